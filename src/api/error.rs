@@ -1,0 +1,131 @@
+//! One error type for every way a call to the server can fail.
+
+use serde::Serialize;
+use std::fmt;
+
+/// What went wrong, as a stable word that scripts and plugins can match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// 403 `Access Denied` or 401: the credential is missing, unknown, expired or deleted.
+    CredentialRejected,
+    /// The token does not exist (the server answers 400 `token with uid ... not found`).
+    NotFound,
+    /// The server refused the request's content (400 with its message).
+    InvalidInput,
+    /// The server failed (5xx).
+    ServerError,
+    /// No answer: DNS, connection refused, timeout.
+    Unreachable,
+    /// An answer that is not the ELITEA API: HTML from a proxy, truncated JSON, a redirect.
+    Protocol,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::CredentialRejected => "credential_rejected",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::ServerError => "server_error",
+            ErrorKind::Unreachable => "unreachable",
+            ErrorKind::Protocol => "protocol",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed call, with a message a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// The HTTP status, when the server answered at all.
+    pub status: Option<u16>,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ApiError {
+            kind,
+            message: message.into(),
+            status: None,
+        }
+    }
+
+    pub(crate) fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Worth another try for a call that changes nothing.
+    pub(crate) fn is_transient(&self) -> bool {
+        match self.kind {
+            ErrorKind::Unreachable => true,
+            ErrorKind::ServerError => matches!(self.status, Some(502..=504)),
+            _ => false,
+        }
+    }
+}
+
+/// Makes a server's text safe to show: anything shaped like a JWT is replaced, and the text is
+/// cut to one short line. Error bodies are not ours; they could echo a credential back.
+pub(crate) fn sanitize_server_text(text: &str) -> String {
+    const LIMIT: usize = 200;
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|word| {
+            let segments: Vec<&str> = word.split('.').collect();
+            let jwt_like = segments.len() >= 3
+                && segments
+                    .iter()
+                    .filter(|s| s.len() >= 16 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+                    .count()
+                    >= 2;
+            let long_opaque = word.len() >= 40
+                && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.=+/".contains(&b));
+            if jwt_like || long_opaque {
+                "[redacted]".to_string()
+            } else {
+                word.to_string()
+            }
+        })
+        .collect();
+    let line = words.join(" ");
+    if line.chars().count() > LIMIT {
+        let cut: String = line.chars().take(LIMIT).collect();
+        format!("{cut}…")
+    } else {
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_text_never_carries_a_token() {
+        let jwt = format!(
+            "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.{}.{}",
+            "eyJ1dWlkIjoiYWJjIiwiZXhwaXJlcyI6bnVsbH0",
+            "A".repeat(86)
+        );
+        let cases = [
+            (format!("bad token {jwt} here"), "bad token [redacted] here"),
+            ("token with uid 62b82885 not found".to_string(), "token with uid 62b82885 not found"),
+            (format!("opaque {}", "x".repeat(64)), "opaque [redacted]"),
+            ("  multi\n line\ttext ".to_string(), "multi line text"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(sanitize_server_text(&input), expected);
+        }
+        assert!(sanitize_server_text(&"word ".repeat(100)).ends_with('…'));
+    }
+}

@@ -1,0 +1,15 @@
+//! The rules of personal tokens, free of IO: expiration periods, expiry status and labels, the
+//! table query, and the type that keeps a token's value out of logs.
+
+mod expiration;
+mod query;
+mod secret;
+mod status;
+mod token;
+
+pub use expiration::{Expiration, ExpirationError, Unit};
+pub use query::{Page, PageSize, Query, SortDirection, SortKey};
+pub(crate) use secret::last_chars_hint;
+pub use secret::Secret;
+pub use status::{ExpiryStatus, WARNING_WINDOW, expiry_label, expiry_status};
+pub use token::{Token, TokenSummary};

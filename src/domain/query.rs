@@ -1,0 +1,315 @@
+//! The Personal Tokens table: search, sort and pages, as the web page offers them.
+
+use super::token::Token;
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SortKey {
+    #[default]
+    Name,
+    Expires,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SortDirection {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// The page sizes the table offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub enum PageSize {
+    Five,
+    #[default]
+    Ten,
+    Fifty,
+    Hundred,
+}
+
+impl PageSize {
+    pub fn get(self) -> usize {
+        match self {
+            PageSize::Five => 5,
+            PageSize::Ten => 10,
+            PageSize::Fifty => 50,
+            PageSize::Hundred => 100,
+        }
+    }
+}
+
+impl TryFrom<u32> for PageSize {
+    type Error = String;
+    fn try_from(n: u32) -> Result<Self, String> {
+        Ok(match n {
+            5 => PageSize::Five,
+            10 => PageSize::Ten,
+            50 => PageSize::Fifty,
+            100 => PageSize::Hundred,
+            _ => return Err(format!("page size {n} is not offered; use 5, 10, 50 or 100")),
+        })
+    }
+}
+
+impl From<PageSize> for u32 {
+    fn from(size: PageSize) -> u32 {
+        size.get() as u32
+    }
+}
+
+impl FromStr for PageSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let n: u32 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}` is not a page size; use 5, 10, 50 or 100"))?;
+        PageSize::try_from(n)
+    }
+}
+
+impl fmt::Display for PageSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.get())
+    }
+}
+
+/// What the table is asked to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Query {
+    /// Case-insensitive substring of the name.
+    pub search: Option<String>,
+    pub sort: SortKey,
+    pub direction: SortDirection,
+    /// 1-based.
+    pub page: usize,
+    pub page_size: PageSize,
+}
+
+impl Default for Query {
+    fn default() -> Self {
+        Query {
+            search: None,
+            sort: SortKey::Name,
+            direction: SortDirection::Asc,
+            page: 1,
+            page_size: PageSize::Ten,
+        }
+    }
+}
+
+/// One page of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<'a> {
+    pub rows: Vec<&'a Token>,
+    /// 1-based; may be past `pages` when the caller asked for it (then `rows` is empty).
+    pub page: usize,
+    /// At least 1, even for an empty table.
+    pub pages: usize,
+    /// How many tokens match the search.
+    pub total: usize,
+}
+
+/// Orders names as people read them: case-insensitively, then exactly (allocating only for
+/// names outside ASCII).
+fn compare_names(a: &str, b: &str) -> Ordering {
+    let folded = |s: &str| s.chars().flat_map(char::to_lowercase).collect::<Vec<_>>();
+    let fast = a
+        .bytes()
+        .map(|c| c.to_ascii_lowercase())
+        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()));
+    let primary = if a.is_ascii() && b.is_ascii() {
+        fast
+    } else {
+        folded(a).cmp(&folded(b))
+    };
+    primary.then_with(|| a.cmp(b))
+}
+
+/// Dated tokens first, soonest first; never-expiring ones after every dated one.
+fn compare_expiry(a: &Token, b: &Token) -> Ordering {
+    match (a.expires, b.expires) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+/// Whether `name` contains `needle_lower` (already lower-cased), ignoring case.
+fn contains_ignoring_case(name: &str, needle_lower: &str) -> bool {
+    if name.is_ascii() && needle_lower.is_ascii() {
+        let (hay, needle) = (name.as_bytes(), needle_lower.as_bytes());
+        needle.is_empty()
+            || hay
+                .windows(needle.len())
+                .any(|w| w.iter().zip(needle).all(|(h, n)| h.to_ascii_lowercase() == *n))
+    } else {
+        name.to_lowercase().contains(needle_lower)
+    }
+}
+
+impl Query {
+    /// Applies the search, the sort and the page to `tokens`.
+    pub fn run<'a>(&self, tokens: &'a [Token]) -> Page<'a> {
+        let needle = self
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_lowercase);
+        let mut rows: Vec<&Token> = match &needle {
+            Some(needle) => tokens
+                .iter()
+                .filter(|t| contains_ignoring_case(&t.name, needle))
+                .collect(),
+            None => tokens.iter().collect(),
+        };
+        let by_name = |a: &&Token, b: &&Token| compare_names(&a.name, &b.name).then(a.uuid.cmp(&b.uuid));
+        match self.sort {
+            SortKey::Name => rows.sort_unstable_by(by_name),
+            SortKey::Expires => rows.sort_unstable_by(|a, b| compare_expiry(a, b).then_with(|| by_name(a, b))),
+        }
+        if self.direction == SortDirection::Desc {
+            rows.reverse();
+        }
+        let total = rows.len();
+        let size = self.page_size.get();
+        let pages = total.div_ceil(size).max(1);
+        let page = self.page.max(1);
+        let start = (page - 1).saturating_mul(size).min(total);
+        let end = start.saturating_add(size).min(total);
+        Page {
+            rows: rows[start..end].to_vec(),
+            page,
+            pages,
+            total,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use uuid::Uuid;
+
+    fn token(n: u128, name: &str, days: Option<i64>) -> Token {
+        let base = Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap();
+        Token {
+            uuid: Uuid::from_u128(n),
+            id: n as i64,
+            name: name.to_string(),
+            masked: format!("...abc{n:04}"),
+            expires: days.map(|d| base + chrono::Duration::days(d)),
+        }
+    }
+
+    fn tokens() -> Vec<Token> {
+        vec![
+            token(1, "VSCode-MacBook-Dev", Some(30)),
+            token(2, "jetbrains-ci", Some(3)),
+            token(3, "Local-Dev", None),
+            token(4, "alpha", Some(-2)),
+            token(5, "vscode-linux", Some(90)),
+            token(6, "Zed", None),
+        ]
+    }
+
+    fn names(page: &Page) -> Vec<String> {
+        page.rows.iter().map(|t| t.name.clone()).collect()
+    }
+
+    #[test]
+    fn search_sort_and_direction() {
+        let all = tokens();
+        let query = |search: Option<&str>, sort, direction| Query {
+            search: search.map(String::from),
+            sort,
+            direction,
+            ..Query::default()
+        };
+        use SortDirection::*;
+        use SortKey::*;
+        let cases: Vec<(Query, Vec<&str>)> = vec![
+            (
+                query(None, Name, Asc),
+                vec!["alpha", "jetbrains-ci", "Local-Dev", "vscode-linux", "VSCode-MacBook-Dev", "Zed"],
+            ),
+            (
+                query(None, Name, Desc),
+                vec!["Zed", "VSCode-MacBook-Dev", "vscode-linux", "Local-Dev", "jetbrains-ci", "alpha"],
+            ),
+            (
+                query(None, Expires, Asc),
+                vec!["alpha", "jetbrains-ci", "VSCode-MacBook-Dev", "vscode-linux", "Local-Dev", "Zed"],
+            ),
+            (
+                query(None, Expires, Desc),
+                vec!["Zed", "Local-Dev", "vscode-linux", "VSCode-MacBook-Dev", "jetbrains-ci", "alpha"],
+            ),
+            (query(Some("VSCODE"), Name, Asc), vec!["vscode-linux", "VSCode-MacBook-Dev"]),
+            (query(Some("dev"), Expires, Asc), vec!["VSCode-MacBook-Dev", "Local-Dev"]),
+            (query(Some("  "), Name, Asc), vec!["alpha", "jetbrains-ci", "Local-Dev", "vscode-linux", "VSCode-MacBook-Dev", "Zed"]),
+            (query(Some("nothing"), Name, Asc), vec![]),
+        ];
+        for (q, expected) in cases {
+            assert_eq!(names(&q.run(&all)), expected, "{q:?}");
+        }
+    }
+
+    #[test]
+    fn non_ascii_names_fold_case() {
+        let all = vec![token(1, "Über", None), token(2, "über-2", None), token(3, "apfel", None)];
+        let q = Query {
+            search: Some("ÜBER".into()),
+            ..Query::default()
+        };
+        assert_eq!(names(&q.run(&all)), vec!["Über", "über-2"]);
+    }
+
+    #[test]
+    fn pages_of_every_size() {
+        let all: Vec<Token> = (0..23).map(|n| token(n, &format!("t{n:02}"), Some(10))).collect();
+        let cases = [
+            (PageSize::Ten, 1, 3, "t00", 10),
+            (PageSize::Ten, 3, 3, "t20", 3),
+            (PageSize::Five, 5, 5, "t20", 3),
+            (PageSize::Fifty, 1, 1, "t00", 23),
+            (PageSize::Hundred, 1, 1, "t00", 23),
+        ];
+        for (page_size, page, pages, first, len) in cases {
+            let result = Query {
+                page,
+                page_size,
+                ..Query::default()
+            }
+            .run(&all);
+            assert_eq!((result.pages, result.total, result.rows.len()), (pages, 23, len));
+            assert_eq!(result.rows[0].name, first);
+        }
+        let past = Query {
+            page: 9,
+            ..Query::default()
+        }
+        .run(&all);
+        assert!(past.rows.is_empty());
+        assert_eq!((past.page, past.pages), (9, 3));
+        let empty = Query::default().run(&[]);
+        assert_eq!((empty.pages, empty.total), (1, 0));
+    }
+
+    #[test]
+    fn page_sizes_parse() {
+        assert_eq!("50".parse::<PageSize>(), Ok(PageSize::Fifty));
+        assert!("7".parse::<PageSize>().unwrap_err().contains("use 5, 10, 50 or 100"));
+        assert!("x".parse::<PageSize>().is_err());
+    }
+}
