@@ -1,44 +1,6 @@
 //! One error type for every way a call to the server can fail.
 
-use serde::Serialize;
-use std::fmt;
-
-/// What went wrong, as a stable word that scripts and plugins can match on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// 403 `Access Denied` or 401: the credential is missing, unknown, expired or deleted.
-    CredentialRejected,
-    /// The token does not exist (the server answers 400 `token with uid ... not found`).
-    NotFound,
-    /// The server refused the request's content (400 with its message).
-    InvalidInput,
-    /// The server failed (5xx).
-    ServerError,
-    /// No answer: DNS, connection refused, timeout.
-    Unreachable,
-    /// An answer that is not the ELITEA API: HTML from a proxy, truncated JSON, a redirect.
-    Protocol,
-}
-
-impl ErrorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::CredentialRejected => "credential_rejected",
-            ErrorKind::NotFound => "not_found",
-            ErrorKind::InvalidInput => "invalid_input",
-            ErrorKind::ServerError => "server_error",
-            ErrorKind::Unreachable => "unreachable",
-            ErrorKind::Protocol => "protocol",
-        }
-    }
-}
-
-impl fmt::Display for ErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::error::ErrorKind;
 
 /// A failed call, with a message a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

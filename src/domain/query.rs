@@ -172,13 +172,17 @@ impl Query {
                 .collect(),
             None => tokens.iter().collect(),
         };
+        // The direction applies to the chosen key; ties always read by name, A to Z.
+        let directed = |order: Ordering| match self.direction {
+            SortDirection::Asc => order,
+            SortDirection::Desc => order.reverse(),
+        };
         let by_name = |a: &&Token, b: &&Token| compare_names(&a.name, &b.name).then(a.uuid.cmp(&b.uuid));
         match self.sort {
-            SortKey::Name => rows.sort_unstable_by(by_name),
-            SortKey::Expires => rows.sort_unstable_by(|a, b| compare_expiry(a, b).then_with(|| by_name(a, b))),
-        }
-        if self.direction == SortDirection::Desc {
-            rows.reverse();
+            SortKey::Name => rows.sort_unstable_by(|a, b| directed(by_name(a, b))),
+            SortKey::Expires => {
+                rows.sort_unstable_by(|a, b| directed(compare_expiry(a, b)).then_with(|| by_name(a, b)))
+            }
         }
         let total = rows.len();
         let size = self.page_size.get();
@@ -253,7 +257,7 @@ mod tests {
             ),
             (
                 query(None, Expires, Desc),
-                vec!["Zed", "Local-Dev", "vscode-linux", "VSCode-MacBook-Dev", "jetbrains-ci", "alpha"],
+                vec!["Local-Dev", "Zed", "vscode-linux", "VSCode-MacBook-Dev", "jetbrains-ci", "alpha"],
             ),
             (query(Some("VSCODE"), Name, Asc), vec!["vscode-linux", "VSCode-MacBook-Dev"]),
             (query(Some("dev"), Expires, Asc), vec!["VSCode-MacBook-Dev", "Local-Dev"]),

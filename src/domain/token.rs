@@ -56,6 +56,60 @@ pub struct TokenSummary {
     pub label: String,
 }
 
+/// The longest name the web UI accepts.
+pub const MAX_NAME_LEN: usize = 768;
+
+/// The name the platform keeps for its own token.
+pub const RESERVED_NAME: &str = "elitea-system";
+
+/// Checks a new token's name against the web UI's rule: letters, digits, `-` and `_`, at most
+/// 768 characters. (The backend checks nothing; tokens made elsewhere may break the rule.)
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a token needs a name".to_string());
+    }
+    if name == RESERVED_NAME {
+        return Err(format!("`{RESERVED_NAME}` is reserved for the platform's own token; choose another name"));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!("a token name is at most {MAX_NAME_LEN} characters; this one has {}", name.len()));
+    }
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
+        return Err(format!(
+            "`{name}` contains {bad:?}; a token name may hold only letters, digits, `-` and `_` (for example VSCode-MacBook-Dev)"
+        ));
+    }
+    Ok(())
+}
+
+/// How many tokens are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCounts {
+    pub total: usize,
+    pub ok: usize,
+    pub warning: usize,
+    pub expired: usize,
+    pub never: usize,
+}
+
+impl StatusCounts {
+    pub fn of(tokens: &[Token], now: DateTime<Utc>) -> StatusCounts {
+        let mut counts = StatusCounts {
+            total: tokens.len(),
+            ..StatusCounts::default()
+        };
+        for token in tokens {
+            match token.status(now) {
+                ExpiryStatus::Ok => counts.ok += 1,
+                ExpiryStatus::Warning => counts.warning += 1,
+                ExpiryStatus::Expired => counts.expired += 1,
+                ExpiryStatus::Never => counts.never += 1,
+            }
+        }
+        counts
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +124,27 @@ mod tests {
             expires: None,
         };
         assert_eq!(token.hint(), "...J6Qw");
+    }
+
+    #[test]
+    fn names_follow_the_web_ui_rule() {
+        let long = "a".repeat(MAX_NAME_LEN + 1);
+        let cases: Vec<(&str, Option<&str>)> = vec![
+            ("VSCode-MacBook-Dev", None),
+            ("ci_token_2", None),
+            (&long[..MAX_NAME_LEN], None),
+            ("", Some("needs a name")),
+            ("elitea-system", Some("reserved")),
+            (&long, Some("at most 768")),
+            ("my token", Some("contains ' '")),
+            ("naïve", Some("only letters, digits")),
+        ];
+        for (name, problem) in cases {
+            match (check_name(name), problem) {
+                (Ok(()), None) => {}
+                (Err(e), Some(p)) => assert!(e.contains(p), "{name}: {e}"),
+                (got, _) => panic!("{name}: {got:?}"),
+            }
+        }
     }
 }

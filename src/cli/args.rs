@@ -1,0 +1,151 @@
+//! The command line's grammar.
+
+use crate::domain::{Expiration, PageSize, SortKey};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "elitea-tokens",
+    version,
+    about = "Manage ELITEA personal access tokens",
+    long_about = "Manage ELITEA personal access tokens: create, list, delete, and check them.\n\n\
+                  Try it without an account: `elitea-tokens --sandbox create my-first-token`.",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// ELITEA server origin, e.g. https://next.elitea.ai (`sandbox` = the embedded sandbox)
+    #[arg(long, env = "ELITEA_SERVER", global = true, value_name = "URL")]
+    pub server: Option<String>,
+
+    /// Personal token to authenticate with (prefer the environment variable to the flag)
+    #[arg(long, env = "ELITEA_TOKEN", global = true, hide_env_values = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+
+    /// Print one JSON document on stdout instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Work against the embedded sandbox in the data directory (overrides --server)
+    #[arg(long, global = true)]
+    pub sandbox: bool,
+
+    /// Allow plain http:// to a machine other than this one (sends the token unencrypted)
+    #[arg(long, global = true)]
+    pub insecure_http: bool,
+
+    /// Time allowed for a whole request
+    #[arg(long, env = "ELITEA_TIMEOUT", global = true, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+
+    /// Time allowed to connect
+    #[arg(long, global = true, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// More log lines on stderr (-v, -vv); never a token
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List tokens as the Personal Tokens page does
+    List(ListArgs),
+    /// Create a token and print its full value once
+    Create(CreateArgs),
+    /// Delete a token (permanent; asks to type its name)
+    Delete(DeleteArgs),
+    /// Show the server, whether the credential works, and how the tokens stand
+    Status,
+    /// Run an ELITEA-compatible token service on this machine
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Show only tokens whose name contains this (any case)
+    #[arg(long, value_name = "TEXT")]
+    pub search: Option<String>,
+    /// Sort by
+    #[arg(long, value_enum, default_value = "name")]
+    pub sort: SortArg,
+    /// Sort in descending order
+    #[arg(long)]
+    pub desc: bool,
+    /// Page to show, from 1
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub page: u64,
+    /// Tokens per page: 5, 10, 50 or 100
+    #[arg(long, default_value = "10", value_name = "N")]
+    pub page_size: PageSize,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SortArg {
+    Name,
+    Expires,
+}
+
+impl From<SortArg> for SortKey {
+    fn from(arg: SortArg) -> SortKey {
+        match arg {
+            SortArg::Name => SortKey::Name,
+            SortArg::Expires => SortKey::Expires,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Token name: letters, digits, `-` and `_`
+    pub name: String,
+    /// never, or a whole number with a unit: 45m, 12h, 30d, 2w (also `30 days`)
+    #[arg(long, default_value = "30d", value_name = "PERIOD")]
+    pub expires: Expiration,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["name", "uuid"]))]
+pub struct DeleteArgs {
+    /// Name of the token to delete
+    pub name: Option<String>,
+    /// Delete exactly the token with this uuid (when several share a name)
+    #[arg(long, value_name = "UUID")]
+    pub uuid: Option<Uuid>,
+    /// Confirm without a prompt by repeating the token's name
+    #[arg(long, value_name = "NAME")]
+    pub confirm: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on (port 0 = any free port)
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "IP:PORT")]
+    pub addr: SocketAddr,
+    /// SQLite database (`:memory:` for a throwaway run) [default: the embedded sandbox's]
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Fault to inject, e.g. `list:latency=200ms`, `create:fail=0.5:500` (repeatable)
+    #[arg(long = "fault", value_name = "RULE")]
+    pub faults: Vec<crate::sandbox::FaultRule>,
+    /// How long a successful authentication is cached, as the real backend does
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub auth_cache: Duration,
+    /// Id of the deployment's Public project
+    #[arg(long, default_value_t = 1, value_name = "ID")]
+    pub public_project_id: i64,
+    /// Allow listening on an address other than loopback (the control API has no auth)
+    #[arg(long)]
+    pub allow_remote: bool,
+}

@@ -1,0 +1,73 @@
+//! `elitea-tokens sandbox`: the ELITEA-compatible service as a foreground process.
+
+use super::args::SandboxArgs;
+use crate::error::{Error, ErrorKind, Result};
+use crate::paths::Paths;
+use crate::sandbox::{DbLocation, Sandbox, SandboxOptions};
+use std::io::Write;
+
+pub async fn run(args: SandboxArgs) -> Result<()> {
+    if !args.addr.ip().is_loopback() && !args.allow_remote {
+        return Err(Error::invalid(format!(
+            "{} is not a loopback address; the sandbox's control API has no authentication, so pass --allow-remote if you mean it",
+            args.addr
+        )));
+    }
+    let db = match &args.db {
+        Some(path) if path.as_os_str() == ":memory:" => DbLocation::Memory,
+        Some(path) => DbLocation::File(path.clone()),
+        None => {
+            let paths = Paths::discover()?;
+            std::fs::create_dir_all(&paths.data_dir).map_err(|e| {
+                Error::new(
+                    ErrorKind::Local,
+                    format!("cannot create the data directory {}: {e}", paths.data_dir.display()),
+                )
+            })?;
+            DbLocation::File(paths.sandbox_db())
+        }
+    };
+    let options = SandboxOptions {
+        addr: args.addr,
+        db,
+        faults: args.faults,
+        auth_cache: args.auth_cache,
+        public_project_id: args.public_project_id,
+    };
+    let sandbox = Sandbox::start(options)
+        .await
+        .map_err(|e| Error::new(ErrorKind::Local, format!("cannot start the sandbox: {e}")))?;
+    // These two lines are the interface for scripts and tests: read them, then use the server.
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "ELITEA_SERVER={}", sandbox.url());
+    let _ = writeln!(stdout, "ELITEA_TOKEN={}", sandbox.bootstrap_token());
+    let _ = stdout.flush();
+    drop(stdout);
+    eprintln!("sandbox listening on {} (Ctrl-C to stop)", sandbox.url());
+    wait_for_stop().await;
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM where there is one.
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
