@@ -24,7 +24,9 @@ impl Paths {
         let dirs = directories::ProjectDirs::from("ai", "elitea", "elitea-tokens").ok_or_else(|| {
             Error::new(
                 ErrorKind::Local,
-                format!("cannot find a home directory for the tool's files; set {HOME_ENV} to a folder it may use"),
+                format!(
+                    "cannot find a home directory for the tool's files; set {HOME_ENV} to a folder it may use"
+                ),
             )
         })?;
         Ok(Paths {

@@ -8,13 +8,23 @@ use serde_json::Value;
 #[tokio::test]
 async fn create_prints_only_the_token_and_refuses_a_taken_name() {
     let sandbox = SandboxProcess::start().await;
-    let out = sandbox.run(&["create", "VSCode-MacBook-Dev", "--expires", "30d"]).await;
+    let out = sandbox
+        .run(&["create", "VSCode-MacBook-Dev", "--expires", "30d"])
+        .await;
     assert_eq!(out.code, 0, "{out:?}");
     let token = out.stdout.trim_end_matches('\n');
-    assert!(!token.contains('\n'), "stdout holds the token alone: {:?}", out.stdout);
+    assert!(
+        !token.contains('\n'),
+        "stdout holds the token alone: {:?}",
+        out.stdout
+    );
     assert!(jwt_shape(token), "not an ELITEA token: {token:?}");
     assert_eq!(token.len(), 226);
-    assert!(out.stderr.contains("only time the full token is shown"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("only time the full token is shown"),
+        "{}",
+        out.stderr
+    );
     assert!(!out.stderr.contains(token), "the token must not reach stderr");
 
     // (arguments, exit code, text expected on stderr)
@@ -23,8 +33,16 @@ async fn create_prints_only_the_token_and_refuses_a_taken_name() {
         (&["create", "bad name"], 2, "only letters, digits"),
         (&["create", "elitea-system"], 2, "reserved"),
         (&["create", "zero", "--expires", "0d"], 2, "at least 1 day"),
-        (&["create", "soon", "--expires", "3 fortnights"], 2, "use `never` or a whole number"),
-        (&["create", "far", "--expires", "417000w"], 2, "after the year 9999"),
+        (
+            &["create", "soon", "--expires", "3 fortnights"],
+            2,
+            "use `never` or a whole number",
+        ),
+        (
+            &["create", "far", "--expires", "417000w"],
+            2,
+            "after the year 9999",
+        ),
         (&["list", "--page-size", "7"], 2, "use 5, 10, 50 or 100"),
         (&["delete"], 2, "required"),
     ];
@@ -32,11 +50,23 @@ async fn create_prints_only_the_token_and_refuses_a_taken_name() {
         let out = sandbox.run(args).await;
         assert_eq!(out.code, *code, "{args:?}: {out:?}");
         assert!(out.stderr.contains(message), "{args:?}: {}", out.stderr);
-        assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout, got {:?}", out.stdout);
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?}: nothing on stdout, got {:?}",
+            out.stdout
+        );
     }
     let names = sandbox.names().await;
-    assert_eq!(names.iter().filter(|n| *n == "VSCode-MacBook-Dev").count(), 1, "{names:?}");
-    assert!(!names.iter().any(|n| ["zero", "soon", "far", "bad name"].contains(&n.as_str())));
+    assert_eq!(
+        names.iter().filter(|n| *n == "VSCode-MacBook-Dev").count(),
+        1,
+        "{names:?}"
+    );
+    assert!(
+        !names
+            .iter()
+            .any(|n| ["zero", "soon", "far", "bad name"].contains(&n.as_str()))
+    );
 }
 
 #[tokio::test]
@@ -53,34 +83,83 @@ async fn list_searches_sorts_and_pages() {
         assert_eq!(out.code, 0, "{out:?}");
     }
     for n in 0..18 {
-        sandbox.create_direct(&format!("bulk-{n:02}"), serde_json::json!({"measure": "days", "value": 10 + n})).await;
+        sandbox
+            .create_direct(
+                &format!("bulk-{n:02}"),
+                serde_json::json!({"measure": "days", "value": 10 + n}),
+            )
+            .await;
     }
 
     let table = sandbox.run(&["list", "--search", "dev"]).await;
     assert_eq!(table.code, 0, "{table:?}");
     insta::assert_snapshot!("list_search_dev", common::mask_values(&table.stdout));
 
-    let table = sandbox.run(&["list", "--sort", "expires", "--page-size", "5"]).await;
+    let table = sandbox
+        .run(&["list", "--sort", "expires", "--page-size", "5"])
+        .await;
     insta::assert_snapshot!("list_by_expiry_first_page", common::mask_values(&table.stdout));
 
-    // (arguments, names on the page in order, page, pages, total)
-    let cases: &[(&[&str], &[&str], u64, u64, u64)] = &[
-        (&["--search", "VSCODE"], &["vscode-linux", "VSCode-MacBook-Dev"], 1, 1, 2),
-        (&["--sort", "expires", "--desc", "--page-size", "5"], &["Local-Dev", "sandbox-bootstrap", "vscode-linux", "VSCode-MacBook-Dev", "bulk-17"], 1, 5, 24),
-        (&["--page", "3"], &["sandbox-bootstrap", "short-test", "vscode-linux", "VSCode-MacBook-Dev"], 3, 3, 24),
-        (&["--page", "2", "--page-size", "5", "--search", "bulk"], &["bulk-05", "bulk-06", "bulk-07", "bulk-08", "bulk-09"], 2, 4, 18),
-        (&["--page-size", "50", "--search", "nothing-like-this"], &[], 1, 1, 0),
-        (&["--page", "9"], &[], 9, 3, 24),
+    // (arguments, names on the page in order, (page, pages, total))
+    type Case<'a> = (&'a [&'a str], &'a [&'a str], (u64, u64, u64));
+    let cases: &[Case] = &[
+        (
+            &["--search", "VSCODE"],
+            &["vscode-linux", "VSCode-MacBook-Dev"],
+            (1, 1, 2),
+        ),
+        (
+            &["--sort", "expires", "--desc", "--page-size", "5"],
+            &[
+                "Local-Dev",
+                "sandbox-bootstrap",
+                "vscode-linux",
+                "VSCode-MacBook-Dev",
+                "bulk-17",
+            ],
+            (1, 5, 24),
+        ),
+        (
+            &["--page", "3"],
+            &[
+                "sandbox-bootstrap",
+                "short-test",
+                "vscode-linux",
+                "VSCode-MacBook-Dev",
+            ],
+            (3, 3, 24),
+        ),
+        (
+            &["--page", "2", "--page-size", "5", "--search", "bulk"],
+            &["bulk-05", "bulk-06", "bulk-07", "bulk-08", "bulk-09"],
+            (2, 4, 18),
+        ),
+        (
+            &["--page-size", "50", "--search", "nothing-like-this"],
+            &[],
+            (1, 1, 0),
+        ),
+        (&["--page", "9"], &[], (9, 3, 24)),
     ];
-    for (args, names, page, pages, total) in cases {
+    for (args, names, (page, pages, total)) in cases {
         let mut full = vec!["--json", "list"];
         full.extend_from_slice(args);
         let out = sandbox.run(&full).await;
         assert_eq!(out.code, 0, "{args:?}: {out:?}");
         let json: Value = serde_json::from_str(&out.stdout).expect("one JSON document");
-        let got: Vec<&str> = json["tokens"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+        let got: Vec<&str> = json["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
         assert_eq!(got, *names, "{args:?}");
-        assert_eq!((json["page"].as_u64(), json["pages"].as_u64(), json["total"].as_u64()), (Some(*page), Some(*pages), Some(*total)), "{args:?}");
+        let counts = (
+            json["page"].as_u64(),
+            json["pages"].as_u64(),
+            json["total"].as_u64(),
+        );
+        assert_eq!(counts, (Some(*page), Some(*pages), Some(*total)), "{args:?}");
     }
 
     let out = sandbox.run(&["--json", "list", "--search", "jetbrains"]).await;
@@ -99,17 +178,30 @@ async fn delete_asks_for_the_name_and_refuses_ambiguity() {
     assert_eq!(sandbox.run(&["create", "to-delete"]).await.code, 0);
     let cases: &[(&[&str], i32, &str)] = &[
         (&["delete", "to-delete"], 2, "pass --confirm to-delete"),
-        (&["delete", "to-delete", "--confirm", "to-delet"], 2, "does not match"),
-        (&["delete", "missing", "--confirm", "missing"], 4, "no token named `missing`"),
+        (
+            &["delete", "to-delete", "--confirm", "to-delet"],
+            2,
+            "does not match",
+        ),
+        (
+            &["delete", "missing", "--confirm", "missing"],
+            4,
+            "no token named `missing`",
+        ),
     ];
     for (args, code, message) in cases {
         let out = sandbox.run(args).await;
         assert_eq!(out.code, *code, "{args:?}: {out:?}");
         assert!(out.stderr.contains(message), "{args:?}: {}", out.stderr);
     }
-    assert!(sandbox.names().await.contains(&"to-delete".to_string()), "refused deletes delete nothing");
+    assert!(
+        sandbox.names().await.contains(&"to-delete".to_string()),
+        "refused deletes delete nothing"
+    );
 
-    let out = sandbox.run(&["--json", "delete", "to-delete", "--confirm", "to-delete"]).await;
+    let out = sandbox
+        .run(&["--json", "delete", "to-delete", "--confirm", "to-delete"])
+        .await;
     assert_eq!(out.code, 0, "{out:?}");
     let json: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(json["deleted"]["name"], "to-delete");
@@ -121,17 +213,37 @@ async fn delete_asks_for_the_name_and_refuses_ambiguity() {
     let out = sandbox.run(&["delete", "twin", "--confirm", "twin"]).await;
     assert_eq!(out.code, 4, "{out:?}");
     assert!(out.stderr.contains("2 tokens are named `twin`"), "{}", out.stderr);
-    assert!(out.stderr.contains(&first) && out.stderr.contains(&second), "lists both uuids: {}", out.stderr);
-    let out = sandbox.run(&["--json", "delete", "twin", "--confirm", "twin"]).await;
+    assert!(
+        out.stderr.contains(&first) && out.stderr.contains(&second),
+        "lists both uuids: {}",
+        out.stderr
+    );
+    let out = sandbox
+        .run(&["--json", "delete", "twin", "--confirm", "twin"])
+        .await;
     let json: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(json["error"]["kind"], "ambiguous_name");
     assert_eq!(json["error"]["candidates"].as_array().unwrap().len(), 2);
 
-    let out = sandbox.run(&["delete", "--uuid", &first, "--confirm", "twin"]).await;
+    let out = sandbox
+        .run(&["delete", "--uuid", &first, "--confirm", "twin"])
+        .await;
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(sandbox.names().await.iter().filter(|n| *n == "twin").count(), 1);
-    let out = sandbox.run(&["delete", "other-name", "--uuid", &second, "--confirm", "other-name"]).await;
-    assert_eq!(out.code, 2, "a name that contradicts the uuid is refused: {out:?}");
+    let out = sandbox
+        .run(&[
+            "delete",
+            "other-name",
+            "--uuid",
+            &second,
+            "--confirm",
+            "other-name",
+        ])
+        .await;
+    assert_eq!(
+        out.code, 2,
+        "a name that contradicts the uuid is refused: {out:?}"
+    );
 }
 
 #[tokio::test]
@@ -144,10 +256,16 @@ async fn delete_on_a_terminal_asks_to_type_the_name() {
     assert_eq!(sandbox.run(&["create", "typed"]).await.code, 0);
     // A wrong answer keeps the token; the right one deletes it.
     for (answer, code, kept) in [("nope\n", 1, true), ("typed\n", 0, false)] {
-        let out = sandbox.run_in_terminal(&script, &["delete", "typed"], answer).await;
+        let out = sandbox
+            .run_in_terminal(&script, &["delete", "typed"], answer)
+            .await;
         assert_eq!(out.code, code, "{out:?}");
         assert!(out.stdout.contains("Type its name to confirm"), "{out:?}");
-        assert_eq!(sandbox.names().await.contains(&"typed".to_string()), kept, "{out:?}");
+        assert_eq!(
+            sandbox.names().await.contains(&"typed".to_string()),
+            kept,
+            "{out:?}"
+        );
     }
 }
 
@@ -155,29 +273,46 @@ async fn delete_on_a_terminal_asks_to_type_the_name() {
 async fn status_reports_the_server_credential_and_counts() {
     let sandbox = SandboxProcess::start().await;
     sandbox.run(&["create", "soon", "--expires", "2d"]).await;
-    sandbox.create_direct("old", serde_json::json!({"measure": "minutes", "value": -5})).await;
+    sandbox
+        .create_direct("old", serde_json::json!({"measure": "minutes", "value": -5}))
+        .await;
     let out = sandbox.run(&["--json", "status"]).await;
     assert_eq!(out.code, 0, "{out:?}");
     let json: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(json["credential"], "ok");
-    assert_eq!(json["tokens"], serde_json::json!({"total": 3, "ok": 0, "warning": 1, "expired": 1, "never": 1}));
+    assert_eq!(
+        json["tokens"],
+        serde_json::json!({"total": 3, "ok": 0, "warning": 1, "expired": 1, "never": 1})
+    );
     let text = sandbox.run(&["status"]).await;
     assert!(text.stdout.contains("Credential: works"), "{text:?}");
-    assert!(text.stdout.contains("3 (0 ok, 1 expiring within 7 days, 1 expired, 1 never expiring)"), "{text:?}");
+    assert!(
+        text.stdout
+            .contains("3 (0 ok, 1 expiring within 7 days, 1 expired, 1 never expiring)"),
+        "{text:?}"
+    );
 
-    let rejected = sandbox.run_with(&["status"], &[("ELITEA_TOKEN", "not-a-token")]).await;
+    let rejected = sandbox
+        .run_with(&["status"], &[("ELITEA_TOKEN", "not-a-token")])
+        .await;
     assert_eq!(rejected.code, 3, "{rejected:?}");
     assert!(rejected.stdout.contains("credential_rejected"), "{rejected:?}");
-    let list = sandbox.run_with(&["list"], &[("ELITEA_TOKEN", "not-a-token")]).await;
+    let list = sandbox
+        .run_with(&["list"], &[("ELITEA_TOKEN", "not-a-token")])
+        .await;
     assert_eq!(list.code, 3, "{list:?}");
     let missing = sandbox.run_with(&["list"], &[("ELITEA_TOKEN", "")]).await;
     assert_eq!(missing.code, 3, "{missing:?}");
     assert!(missing.stderr.contains("set ELITEA_TOKEN"), "{missing:?}");
 
     let closed = common::closed_port_url();
-    let unreachable = sandbox.run_with(&["status"], &[("ELITEA_SERVER", closed.as_str())]).await;
+    let unreachable = sandbox
+        .run_with(&["status"], &[("ELITEA_SERVER", closed.as_str())])
+        .await;
     assert_eq!(unreachable.code, 5, "{unreachable:?}");
-    let insecure = sandbox.run_with(&["list"], &[("ELITEA_SERVER", "http://elitea.example")]).await;
+    let insecure = sandbox
+        .run_with(&["list"], &[("ELITEA_SERVER", "http://elitea.example")])
+        .await;
     assert_eq!(insecure.code, 2, "{insecure:?}");
     assert!(insecure.stderr.contains("--insecure-http"), "{insecure:?}");
 }
@@ -186,23 +321,39 @@ async fn status_reports_the_server_credential_and_counts() {
 async fn the_embedded_sandbox_keeps_its_tokens_between_commands() {
     let home = tempfile::tempdir().unwrap();
     let home_dir = home.path().to_str().unwrap().to_string();
-    let env = [("ELITEA_TOKENS_HOME", home_dir.as_str()), ("ELITEA_SERVER", ""), ("ELITEA_TOKEN", "")];
+    let env = [
+        ("ELITEA_TOKENS_HOME", home_dir.as_str()),
+        ("ELITEA_SERVER", ""),
+        ("ELITEA_TOKEN", ""),
+    ];
     let run = |args: &'static [&'static str]| common::run_binary(args, &env);
     let created = run(&["--sandbox", "create", "first-token", "--expires", "2w"]).await;
     assert_eq!(created.code, 0, "{created:?}");
     assert!(jwt_shape(created.stdout.trim()));
     let listed = common::run_binary(
         &["--json", "list"],
-        &[("ELITEA_TOKENS_HOME", home_dir.as_str()), ("ELITEA_SERVER", "sandbox"), ("ELITEA_TOKEN", "")],
+        &[
+            ("ELITEA_TOKENS_HOME", home_dir.as_str()),
+            ("ELITEA_SERVER", "sandbox"),
+            ("ELITEA_TOKEN", ""),
+        ],
     )
     .await;
     assert_eq!(listed.code, 0, "{listed:?}");
     let json: Value = serde_json::from_str(&listed.stdout).unwrap();
-    let names: Vec<&str> = json["tokens"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = json["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["first-token", "sandbox-bootstrap"]);
     assert!(json["server"].as_str().unwrap().starts_with("http://127.0.0.1:"));
     let status = run(&["status"]).await;
-    assert_eq!(status.code, 2, "without --sandbox no server is configured: {status:?}");
+    assert_eq!(
+        status.code, 2,
+        "without --sandbox no server is configured: {status:?}"
+    );
     assert!(status.stderr.contains("no server given"), "{status:?}");
     assert!(home.path().join("data").join("sandbox.sqlite3").exists());
 }

@@ -106,7 +106,9 @@ impl Client {
 
     /// Deletes a token. Never retried blindly; the caller can check with a list.
     pub async fn delete_token(&self, uuid: Uuid) -> Result<(), ApiError> {
-        let response = self.send(Method::DELETE, &format!("auth/token/{uuid}"), None).await?;
+        let response = self
+            .send(Method::DELETE, &format!("auth/token/{uuid}"), None)
+            .await?;
         drop(response);
         Ok(())
     }
@@ -175,10 +177,7 @@ impl Client {
 async fn decode<T: DeserializeOwned>(server: &ServerUrl, response: reqwest::Response) -> Result<T, ApiError> {
     let status = response.status().as_u16();
     let is_html = content_type(&response).contains("html");
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| transport_error(server, &e))?;
+    let bytes = response.bytes().await.map_err(|e| transport_error(server, &e))?;
     if is_html || bytes.trim_ascii_start().starts_with(b"<") {
         return Err(ApiError::new(
             ErrorKind::Protocol,
@@ -222,7 +221,10 @@ fn transport_error(server: &ServerUrl, error: &reqwest::Error) -> ApiError {
     } else {
         "the connection failed before an answer arrived".to_string()
     };
-    ApiError::new(ErrorKind::Unreachable, format!("could not reach {server}: {cause}"))
+    ApiError::new(
+        ErrorKind::Unreachable,
+        format!("could not reach {server}: {cause}"),
+    )
 }
 
 /// Maps a non-success answer to a typed error, as the contract's error table says.
@@ -242,7 +244,9 @@ async fn status_error(server: &ServerUrl, response: reqwest::Response) -> ApiErr
     let error = match status {
         StatusCode::UNAUTHORIZED => ApiError::new(
             ErrorKind::CredentialRejected,
-            format!("{server} rejected the credential (HTTP 401); it is missing, expired, deleted or mistyped"),
+            format!(
+                "{server} rejected the credential (HTTP 401); it is missing, expired, deleted or mistyped"
+            ),
         ),
         // Another user's token: the server answers 403 with a JSON `null` body.
         StatusCode::FORBIDDEN if text.trim() == "null" => ApiError::new(
@@ -251,13 +255,18 @@ async fn status_error(server: &ServerUrl, response: reqwest::Response) -> ApiErr
         ),
         StatusCode::FORBIDDEN => ApiError::new(
             ErrorKind::CredentialRejected,
-            format!("{server} rejected the credential (HTTP 403 Access Denied); it is missing, expired, deleted or mistyped"),
+            format!(
+                "{server} rejected the credential (HTTP 403 Access Denied); it is missing, expired, deleted or mistyped"
+            ),
         ),
         StatusCode::BAD_REQUEST => match server_message {
             Some(message) if message.starts_with("token with uid") && message.ends_with("not found") => {
                 ApiError::new(ErrorKind::NotFound, format!("{server}: {message}"))
             }
-            Some(message) => ApiError::new(ErrorKind::InvalidInput, format!("{server} refused the request: {message}")),
+            Some(message) => ApiError::new(
+                ErrorKind::InvalidInput,
+                format!("{server} refused the request: {message}"),
+            ),
             None if is_html => ApiError::new(
                 ErrorKind::Protocol,
                 format!("{server} answered HTTP 400 with an HTML page; is a proxy in the way?"),
@@ -271,16 +280,24 @@ async fn status_error(server: &ServerUrl, response: reqwest::Response) -> ApiErr
             let detail = match (&server_message, is_html) {
                 (Some(message), _) => format!(": {message}"),
                 (None, true) => " (an HTML error page, probably from a proxy or gateway)".to_string(),
-                (None, false) if !text.trim().is_empty() => format!(": {}", sanitize_server_text(&text)),
+                (None, false) if !text.trim().is_empty() => {
+                    format!(": {}", sanitize_server_text(&text))
+                }
                 (None, false) => String::new(),
             };
-            ApiError::new(ErrorKind::ServerError, format!("{server} failed with HTTP {code}{detail}; try again later"))
+            ApiError::new(
+                ErrorKind::ServerError,
+                format!("{server} failed with HTTP {code}{detail}; try again later"),
+            )
         }
         s if s.is_redirection() => ApiError::new(
             ErrorKind::Protocol,
             format!(
                 "{server} redirects (HTTP {code}) to {}; use the address it redirects to as the server URL",
-                location.as_deref().map(sanitize_server_text).unwrap_or_else(|| "another address".into())
+                location
+                    .as_deref()
+                    .map(sanitize_server_text)
+                    .unwrap_or_else(|| "another address".into())
             ),
         ),
         StatusCode::NOT_FOUND => ApiError::new(
@@ -302,8 +319,16 @@ mod tests {
     #[test]
     fn an_https_client_can_be_built_and_debug_hides_the_credential() {
         let server = ServerUrl::parse("https://next.elitea.ai", false).unwrap();
-        let client = Client::new(server, Secret::new("credential-value-WXYZ"), ClientOptions::default()).unwrap();
+        let client = Client::new(
+            server,
+            Secret::new("credential-value-WXYZ"),
+            ClientOptions::default(),
+        )
+        .unwrap();
         let shown = format!("{client:?}");
-        assert!(shown.contains("...WXYZ") && !shown.contains("credential-value"), "{shown}");
+        assert!(
+            shown.contains("...WXYZ") && !shown.contains("credential-value"),
+            "{shown}"
+        );
     }
 }

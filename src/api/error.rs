@@ -47,11 +47,17 @@ pub(crate) fn sanitize_server_text(text: &str) -> String {
             let jwt_like = segments.len() >= 3
                 && segments
                     .iter()
-                    .filter(|s| s.len() >= 16 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+                    .filter(|s| {
+                        s.len() >= 16
+                            && s.bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    })
                     .count()
                     >= 2;
             let long_opaque = word.len() >= 40
-                && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.=+/".contains(&b));
+                && word
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.=+/".contains(&b));
             if jwt_like || long_opaque {
                 "[redacted]".to_string()
             } else {
@@ -81,7 +87,10 @@ mod tests {
         );
         let cases = [
             (format!("bad token {jwt} here"), "bad token [redacted] here"),
-            ("token with uid 62b82885 not found".to_string(), "token with uid 62b82885 not found"),
+            (
+                "token with uid 62b82885 not found".to_string(),
+                "token with uid 62b82885 not found",
+            ),
             (format!("opaque {}", "x".repeat(64)), "opaque [redacted]"),
             ("  multi\n line\ttext ".to_string(), "multi line text"),
         ];

@@ -33,14 +33,20 @@ impl ServerUrl {
         if url.host_str().is_none() {
             return Err(ServerUrlError::Malformed(trimmed.to_string()));
         }
-        if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+        if !url.username().is_empty()
+            || url.password().is_some()
+            || url.query().is_some()
+            || url.fragment().is_some()
+        {
             return Err(ServerUrlError::Extra(redact_userinfo(&url)));
         }
         match url.scheme() {
             "https" => {}
             "http" if allow_insecure_http || is_loopback(&url) => {}
             "http" => return Err(ServerUrlError::InsecureHttp(trimmed.to_string())),
-            other => return Err(ServerUrlError::Scheme(trimmed.to_string(), other.to_string())),
+            other => {
+                return Err(ServerUrlError::Scheme(trimmed.to_string(), other.to_string()));
+            }
         }
         let path = url.path().trim_end_matches('/').to_string();
         if path.ends_with("/api/v2") || path.ends_with("/api/v1") || path.contains("/api/v2/") {
@@ -80,7 +86,9 @@ fn redact_userinfo(url: &Url) -> String {
 
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost") || name.ends_with(".localhost"),
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost") || name.ends_with(".localhost")
+        }
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
         None => false,
@@ -106,7 +114,11 @@ mod tests {
             ("http://localhost:3000/", false, "http://localhost:3000"),
             ("http://[::1]:9000", false, "http://[::1]:9000"),
             ("http://elitea.internal", true, "http://elitea.internal"),
-            ("https://corp.example/elitea", false, "https://corp.example/elitea"),
+            (
+                "https://corp.example/elitea",
+                false,
+                "https://corp.example/elitea",
+            ),
         ];
         for (input, insecure, expected) in ok {
             let url = ServerUrl::parse(input, insecure).unwrap_or_else(|e| panic!("{input}: {e}"));
@@ -116,7 +128,10 @@ mod tests {
             ("next.elitea.ai", "not a server URL"),
             ("http://next.elitea.ai", "--insecure-http"),
             ("ftp://next.elitea.ai", "must start with https://"),
-            ("https://next.elitea.ai/api/v2", "give the origin only, such as https://next.elitea.ai"),
+            (
+                "https://next.elitea.ai/api/v2",
+                "give the origin only, such as https://next.elitea.ai",
+            ),
             ("https://next.elitea.ai/api/v1/", "give the origin only"),
             ("https://me:pw@next.elitea.ai", "user name, password"),
             ("https://next.elitea.ai/?x=1", "query"),
@@ -131,8 +146,14 @@ mod tests {
     #[test]
     fn api_paths_join_the_base() {
         let url = ServerUrl::parse("https://corp.example/elitea/", false).unwrap();
-        assert_eq!(url.api("auth/token/").as_str(), "https://corp.example/elitea/api/v2/auth/token/");
+        assert_eq!(
+            url.api("auth/token/").as_str(),
+            "https://corp.example/elitea/api/v2/auth/token/"
+        );
         let url = ServerUrl::parse("http://127.0.0.1:1", false).unwrap();
-        assert_eq!(url.api("social/author/").as_str(), "http://127.0.0.1:1/api/v2/social/author/");
+        assert_eq!(
+            url.api("social/author/").as_str(),
+            "http://127.0.0.1:1/api/v2/social/author/"
+        );
     }
 }

@@ -47,9 +47,9 @@ fn date_or_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Dat
     let Some(text) = Option::<String>::deserialize(deserializer)? else {
         return Ok(None);
     };
-    parse_date(&text)
-        .map(Some)
-        .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is neither an RFC 1123 nor an RFC 3339 date")))
+    parse_date(&text).map(Some).ok_or_else(|| {
+        serde::de::Error::custom(format!("`{text}` is neither an RFC 1123 nor an RFC 3339 date"))
+    })
 }
 
 pub(crate) fn parse_date(text: &str) -> Option<DateTime<Utc>> {

@@ -30,7 +30,13 @@ pub struct GlobalArgs {
     pub server: Option<String>,
 
     /// Personal token to authenticate with (prefer the environment variable to the flag)
-    #[arg(long, env = "ELITEA_TOKEN", global = true, hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "ELITEA_TOKEN",
+        global = true,
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub token: Option<String>,
 
     /// Print one JSON document on stdout instead of text

@@ -97,8 +97,11 @@ struct Session {
 
 impl Session {
     async fn open(global: &GlobalArgs) -> Result<Session> {
-        let wants_sandbox =
-            global.sandbox || global.server.as_deref().is_some_and(|s| s.trim().eq_ignore_ascii_case("sandbox"));
+        let wants_sandbox = global.sandbox
+            || global
+                .server
+                .as_deref()
+                .is_some_and(|s| s.trim().eq_ignore_ascii_case("sandbox"));
         let options = ClientOptions {
             connect_timeout: global.connect_timeout,
             request_timeout: global.timeout,
@@ -106,7 +109,8 @@ impl Session {
         };
         let (server, credential, sandbox) = if wants_sandbox {
             let sandbox = start_embedded_sandbox().await?;
-            let server = ServerUrl::parse(sandbox.url(), false).map_err(|e| Error::new(ErrorKind::Local, e.to_string()))?;
+            let server = ServerUrl::parse(sandbox.url(), false)
+                .map_err(|e| Error::new(ErrorKind::Local, e.to_string()))?;
             let credential = Secret::new(sandbox.bootstrap_token());
             (server, credential, Some(sandbox))
         } else {
@@ -115,13 +119,19 @@ impl Session {
                     "no server given: pass --server URL or set ELITEA_SERVER (or use --sandbox to try the tool without an account)",
                 )
             })?;
-            let server = ServerUrl::parse(server, global.insecure_http).map_err(|e| Error::invalid(e.to_string()))?;
-            let credential = global.token.as_deref().map(str::trim).filter(|t| !t.is_empty()).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::CredentialMissing,
-                    "no credential given: set ELITEA_TOKEN to a personal token (or pass --token)",
-                )
-            })?;
+            let server =
+                ServerUrl::parse(server, global.insecure_http).map_err(|e| Error::invalid(e.to_string()))?;
+            let credential = global
+                .token
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::CredentialMissing,
+                        "no credential given: set ELITEA_TOKEN to a personal token (or pass --token)",
+                    )
+                })?;
             (server, Secret::new(credential), None)
         };
         let client = Client::new(server, credential, options)?;
@@ -142,23 +152,33 @@ async fn start_embedded_sandbox() -> Result<Sandbox> {
     std::fs::create_dir_all(&paths.data_dir).map_err(|e| {
         Error::new(
             ErrorKind::Local,
-            format!("cannot create the data directory {}: {e}", paths.data_dir.display()),
+            format!(
+                "cannot create the data directory {}: {e}",
+                paths.data_dir.display()
+            ),
         )
     })?;
     let options = SandboxOptions {
         db: DbLocation::File(paths.sandbox_db()),
         ..SandboxOptions::default()
     };
-    Sandbox::start(options)
-        .await
-        .map_err(|e| Error::new(ErrorKind::Local, format!("cannot start the embedded sandbox: {e}")))
+    Sandbox::start(options).await.map_err(|e| {
+        Error::new(
+            ErrorKind::Local,
+            format!("cannot start the embedded sandbox: {e}"),
+        )
+    })
 }
 
 async fn list(session: &Session, args: &ListArgs, json: bool) -> Result<ExitCode> {
     let query = Query {
         search: args.search.clone(),
         sort: args.sort.into(),
-        direction: if args.desc { SortDirection::Desc } else { SortDirection::Asc },
+        direction: if args.desc {
+            SortDirection::Desc
+        } else {
+            SortDirection::Asc
+        },
         page: usize::try_from(args.page).unwrap_or(usize::MAX),
         page_size: args.page_size,
     };
@@ -180,13 +200,13 @@ async fn delete(session: &Session, args: &DeleteArgs, json: bool) -> Result<Exit
         (None, None) => return Err(Error::invalid("name the token to delete, or pass --uuid")),
     };
     let token = session.service.find(&selector).await?;
-    if let (Some(name), Selector::Uuid(_)) = (&args.name, &selector) {
-        if name != &token.name {
-            return Err(Error::invalid(format!(
-                "token {} is named `{}`, not `{name}`; nothing deleted",
-                token.uuid, token.name
-            )));
-        }
+    if let (Some(name), Selector::Uuid(_)) = (&args.name, &selector)
+        && name != &token.name
+    {
+        return Err(Error::invalid(format!(
+            "token {} is named `{}`, not `{name}`; nothing deleted",
+            token.uuid, token.name
+        )));
     }
     confirm_delete(&token.name, args.confirm.as_deref())?;
     session.service.delete(&token).await?;
@@ -202,10 +222,12 @@ fn confirm_delete(name: &str, confirm: Option<&str>) -> Result<()> {
             eprint!("Deleting `{name}` is permanent. Type its name to confirm: ");
             let _ = std::io::stderr().flush();
             let mut line = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .map_err(|e| Error::new(ErrorKind::Aborted, format!("could not read the confirmation: {e}; nothing deleted")))?;
+            std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+                Error::new(
+                    ErrorKind::Aborted,
+                    format!("could not read the confirmation: {e}; nothing deleted"),
+                )
+            })?;
             line.trim_end_matches(['\r', '\n']).to_string()
         }
         None => {

@@ -46,7 +46,11 @@ pub fn list(list: &TokenList, on_sandbox: bool, json: bool) {
         table.force_no_tty();
     }
     let header = |text: &str| Cell::new(text).add_attribute(Attribute::Bold);
-    table.set_header(vec![header("Token name"), header("Token value"), header("Expiration")]);
+    table.set_header(vec![
+        header("Token name"),
+        header("Token value"),
+        header("Expiration"),
+    ]);
     for row in &list.tokens {
         let (symbol, tint) = mark(row.status);
         let expiration = Cell::new(format!("{symbol} {}", row.label));
@@ -68,7 +72,11 @@ pub fn list(list: &TokenList, on_sandbox: bool, json: bool) {
     } else {
         println!("{}", table.trim_fmt());
     }
-    let place = if on_sandbox { " on the embedded sandbox" } else { "" };
+    let place = if on_sandbox {
+        " on the embedded sandbox"
+    } else {
+        ""
+    };
     println!(
         "page {} of {}, {}{place}",
         list.page,
@@ -154,11 +162,6 @@ pub fn error(error: &Error, json: bool) {
     }
     eprintln!("error: {}", error.message);
     for candidate in &error.candidates {
-        eprintln!(
-            "  {}  {}  {}",
-            candidate.uuid,
-            candidate.value,
-            candidate.label
-        );
+        eprintln!("  {}  {}  {}", candidate.uuid, candidate.value, candidate.label);
     }
 }

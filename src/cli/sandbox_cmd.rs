@@ -21,7 +21,10 @@ pub async fn run(args: SandboxArgs) -> Result<()> {
             std::fs::create_dir_all(&paths.data_dir).map_err(|e| {
                 Error::new(
                     ErrorKind::Local,
-                    format!("cannot create the data directory {}: {e}", paths.data_dir.display()),
+                    format!(
+                        "cannot create the data directory {}: {e}",
+                        paths.data_dir.display()
+                    ),
                 )
             })?;
             DbLocation::File(paths.sandbox_db())

@@ -103,9 +103,7 @@ impl Expiration {
     pub fn duration(self) -> Option<Duration> {
         match self {
             Expiration::Never => None,
-            Expiration::After { value, unit } => {
-                Some(Duration::minutes(i64::from(value) * unit.minutes()))
-            }
+            Expiration::After { value, unit } => Some(Duration::minutes(i64::from(value) * unit.minutes())),
         }
     }
 
@@ -141,10 +139,8 @@ impl Expiration {
             (nearest > 0 && (nearest * per - minutes).abs() <= 1).then_some(nearest)
         };
         for unit in [Unit::Weeks, Unit::Days, Unit::Hours] {
-            if let Some(n) = round(unit) {
-                if let Ok(value) = u32::try_from(n) {
-                    return Expiration::After { value, unit };
-                }
+            if let Some(value) = round(unit).and_then(|n| u32::try_from(n).ok()) {
+                return Expiration::After { value, unit };
             }
         }
         Expiration::After {

@@ -9,7 +9,7 @@ mod token;
 
 pub use expiration::{Expiration, ExpirationError, Unit};
 pub use query::{Page, PageSize, Query, SortDirection, SortKey};
-pub(crate) use secret::last_chars_hint;
 pub use secret::Secret;
+pub(crate) use secret::last_chars_hint;
 pub use status::{ExpiryStatus, WARNING_WINDOW, expiry_label, expiry_status};
 pub use token::{MAX_NAME_LEN, RESERVED_NAME, StatusCounts, Token, TokenSummary, check_name};

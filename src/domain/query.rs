@@ -52,7 +52,9 @@ impl TryFrom<u32> for PageSize {
             10 => PageSize::Ten,
             50 => PageSize::Fifty,
             100 => PageSize::Hundred,
-            _ => return Err(format!("page size {n} is not offered; use 5, 10, 50 or 100")),
+            _ => {
+                return Err(format!("page size {n} is not offered; use 5, 10, 50 or 100"));
+            }
         })
     }
 }
@@ -245,23 +247,67 @@ mod tests {
         let cases: Vec<(Query, Vec<&str>)> = vec![
             (
                 query(None, Name, Asc),
-                vec!["alpha", "jetbrains-ci", "Local-Dev", "vscode-linux", "VSCode-MacBook-Dev", "Zed"],
+                vec![
+                    "alpha",
+                    "jetbrains-ci",
+                    "Local-Dev",
+                    "vscode-linux",
+                    "VSCode-MacBook-Dev",
+                    "Zed",
+                ],
             ),
             (
                 query(None, Name, Desc),
-                vec!["Zed", "VSCode-MacBook-Dev", "vscode-linux", "Local-Dev", "jetbrains-ci", "alpha"],
+                vec![
+                    "Zed",
+                    "VSCode-MacBook-Dev",
+                    "vscode-linux",
+                    "Local-Dev",
+                    "jetbrains-ci",
+                    "alpha",
+                ],
             ),
             (
                 query(None, Expires, Asc),
-                vec!["alpha", "jetbrains-ci", "VSCode-MacBook-Dev", "vscode-linux", "Local-Dev", "Zed"],
+                vec![
+                    "alpha",
+                    "jetbrains-ci",
+                    "VSCode-MacBook-Dev",
+                    "vscode-linux",
+                    "Local-Dev",
+                    "Zed",
+                ],
             ),
             (
                 query(None, Expires, Desc),
-                vec!["Local-Dev", "Zed", "vscode-linux", "VSCode-MacBook-Dev", "jetbrains-ci", "alpha"],
+                vec![
+                    "Local-Dev",
+                    "Zed",
+                    "vscode-linux",
+                    "VSCode-MacBook-Dev",
+                    "jetbrains-ci",
+                    "alpha",
+                ],
             ),
-            (query(Some("VSCODE"), Name, Asc), vec!["vscode-linux", "VSCode-MacBook-Dev"]),
-            (query(Some("dev"), Expires, Asc), vec!["VSCode-MacBook-Dev", "Local-Dev"]),
-            (query(Some("  "), Name, Asc), vec!["alpha", "jetbrains-ci", "Local-Dev", "vscode-linux", "VSCode-MacBook-Dev", "Zed"]),
+            (
+                query(Some("VSCODE"), Name, Asc),
+                vec!["vscode-linux", "VSCode-MacBook-Dev"],
+            ),
+            (
+                query(Some("dev"), Expires, Asc),
+                vec!["VSCode-MacBook-Dev", "Local-Dev"],
+            ),
+            (
+                query(Some("  "), Name, Asc),
+                vec![
+                    "alpha",
+                    "jetbrains-ci",
+                    "Local-Dev",
+                    "vscode-linux",
+                    "VSCode-MacBook-Dev",
+                    "Zed",
+                ],
+            ),
             (query(Some("nothing"), Name, Asc), vec![]),
         ];
         for (q, expected) in cases {
@@ -271,7 +317,11 @@ mod tests {
 
     #[test]
     fn non_ascii_names_fold_case() {
-        let all = vec![token(1, "Über", None), token(2, "über-2", None), token(3, "apfel", None)];
+        let all = vec![
+            token(1, "Über", None),
+            token(2, "über-2", None),
+            token(3, "apfel", None),
+        ];
         let q = Query {
             search: Some("ÜBER".into()),
             ..Query::default()
@@ -313,7 +363,11 @@ mod tests {
     #[test]
     fn page_sizes_parse() {
         assert_eq!("50".parse::<PageSize>(), Ok(PageSize::Fifty));
-        assert!("7".parse::<PageSize>().unwrap_err().contains("use 5, 10, 50 or 100"));
+        assert!(
+            "7".parse::<PageSize>()
+                .unwrap_err()
+                .contains("use 5, 10, 50 or 100")
+        );
         assert!("x".parse::<PageSize>().is_err());
     }
 }

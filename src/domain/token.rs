@@ -69,12 +69,20 @@ pub fn check_name(name: &str) -> Result<(), String> {
         return Err("a token needs a name".to_string());
     }
     if name == RESERVED_NAME {
-        return Err(format!("`{RESERVED_NAME}` is reserved for the platform's own token; choose another name"));
+        return Err(format!(
+            "`{RESERVED_NAME}` is reserved for the platform's own token; choose another name"
+        ));
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(format!("a token name is at most {MAX_NAME_LEN} characters; this one has {}", name.len()));
+        return Err(format!(
+            "a token name is at most {MAX_NAME_LEN} characters; this one has {}",
+            name.len()
+        ));
     }
-    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
         return Err(format!(
             "`{name}` contains {bad:?}; a token name may hold only letters, digits, `-` and `_` (for example VSCode-MacBook-Dev)"
         ));

@@ -124,7 +124,10 @@ impl Service {
                 match matches.len() {
                     0 => Err(Error::new(
                         ErrorKind::NotFound,
-                        format!("no token named `{name}` on {}; `list --search` shows what there is", self.server()),
+                        format!(
+                            "no token named `{name}` on {}; `list --search` shows what there is",
+                            self.server()
+                        ),
                     )),
                     1 => Ok(matches.remove(0)),
                     n => {

@@ -49,7 +49,11 @@ impl SandboxProcess {
         let mut token = String::new();
         let read = async {
             while server.is_empty() || token.is_empty() {
-                let line = lines.next_line().await.unwrap().expect("the sandbox printed its two lines");
+                let line = lines
+                    .next_line()
+                    .await
+                    .unwrap()
+                    .expect("the sandbox printed its two lines");
                 if let Some(url) = line.strip_prefix("ELITEA_SERVER=") {
                     server = url.to_string();
                 } else if let Some(value) = line.strip_prefix("ELITEA_TOKEN=") {
@@ -57,7 +61,9 @@ impl SandboxProcess {
                 }
             }
         };
-        tokio::time::timeout(Duration::from_secs(20), read).await.expect("sandbox start-up");
+        tokio::time::timeout(Duration::from_secs(20), read)
+            .await
+            .expect("sandbox start-up");
         SandboxProcess {
             child,
             server,
@@ -85,7 +91,8 @@ impl SandboxProcess {
 
     /// Runs the CLI with some environment variables replaced.
     pub async fn run_with(&self, args: &[&str], overrides: &[(&str, &str)]) -> Output {
-        let mut env: Vec<(String, String)> = self.env().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let mut env: Vec<(String, String)> =
+            self.env().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         for (key, value) in overrides {
             env.retain(|(k, _)| k != key);
             env.push((key.to_string(), value.to_string()));
@@ -160,7 +167,9 @@ impl SandboxProcess {
             .json()
             .await
             .unwrap();
-        list.iter().map(|t| t["name"].as_str().unwrap().to_string()).collect()
+        list.iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
     }
 
     /// Sets the sandbox's fault rules through its control API.
@@ -204,7 +213,11 @@ pub async fn run_binary(args: &[&str], env: &[(&str, &str)]) -> Output {
 /// Whether `token` has the shape the VS Code extension accepts.
 pub fn jwt_shape(token: &str) -> bool {
     let parts: Vec<&str> = token.split('.').collect();
-    let ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let ok = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
     parts.len() == 3
         && parts.iter().all(|p| ok(p))
         && parts[2].len() == 86
