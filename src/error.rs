@@ -28,6 +28,10 @@ pub enum ErrorKind {
     Unreachable,
     /// An answer that is not the ELITEA API: HTML from a proxy, truncated JSON, a redirect.
     Protocol,
+    /// The token's full value is not kept on this machine (it was made elsewhere).
+    ValueNotStored,
+    /// No secret store works, or it refused.
+    KeyringUnavailable,
     /// The user did not confirm.
     Aborted,
     /// A local file or the embedded sandbox failed.
@@ -46,6 +50,8 @@ impl ErrorKind {
             ErrorKind::ServerError => "server_error",
             ErrorKind::Unreachable => "unreachable",
             ErrorKind::Protocol => "protocol",
+            ErrorKind::ValueNotStored => "value_not_stored",
+            ErrorKind::KeyringUnavailable => "keyring_unavailable",
             ErrorKind::Aborted => "aborted",
             ErrorKind::Local => "local",
         }
@@ -80,6 +86,12 @@ impl Error {
 
     pub fn invalid(message: impl Into<String>) -> Self {
         Error::new(ErrorKind::InvalidInput, message)
+    }
+
+    /// Adds what it means for the operation: `"<what>: <cause>"`.
+    pub fn context(mut self, what: &str) -> Self {
+        self.message = format!("{what}: {}", self.message);
+        self
     }
 }
 

@@ -7,8 +7,13 @@
 pub mod api;
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod domain;
 pub mod error;
+pub mod fsx;
+pub mod ide;
 pub mod paths;
 pub mod sandbox;
+pub mod secrets;
 pub mod service;
+pub mod state;

@@ -285,7 +285,7 @@ async fn status_reports_the_server_credential_and_counts() {
         serde_json::json!({"total": 3, "ok": 0, "warning": 1, "expired": 1, "never": 1})
     );
     let text = sandbox.run(&["status"]).await;
-    assert!(text.stdout.contains("Credential: works"), "{text:?}");
+    assert!(text.stdout.contains("Credential:   works"), "{text:?}");
     assert!(
         text.stdout
             .contains("3 (0 ok, 1 expiring within 7 days, 1 expired, 1 never expiring)"),

@@ -83,6 +83,18 @@ impl Client {
         &self.server
     }
 
+    pub fn credential(&self) -> &Secret {
+        &self.credential
+    }
+
+    /// The same server and options with another credential (to check a new token).
+    pub fn with_credential(&self, credential: Secret) -> Client {
+        Client {
+            credential,
+            ..self.clone()
+        }
+    }
+
     /// Every token of the signed-in user (masked).
     pub async fn list_tokens(&self) -> Result<Vec<Token>, ApiError> {
         let tokens: Vec<WireToken<String>> = self.read("auth/token/").await?;

@@ -11,4 +11,4 @@ mod wire;
 pub use client::{Client, ClientOptions, CreatedToken};
 pub use error::{ApiError, ErrorKind};
 pub use server::{ServerUrl, ServerUrlError};
-pub use wire::{Author, Model, Models};
+pub use wire::{Author, Models};

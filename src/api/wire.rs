@@ -1,6 +1,6 @@
 //! The server's JSON, as `elitea-api.md` describes it. Unknown fields are ignored.
 
-use crate::domain::{Secret, Token, last_chars_hint};
+use crate::domain::{Model, Secret, Token, last_chars_hint};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
@@ -90,16 +90,6 @@ pub struct Models {
     pub default_model_name: Option<String>,
     #[serde(default)]
     pub default_model_project_id: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Model {
-    pub name: String,
-    pub project_id: i64,
-    #[serde(default)]
-    pub shared: bool,
-    #[serde(default)]
-    pub default: bool,
 }
 
 #[cfg(test)]

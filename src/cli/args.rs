@@ -1,6 +1,6 @@
 //! The command line's grammar.
 
-use crate::domain::{Expiration, PageSize, SortKey};
+use crate::domain::{DisplayType, Expiration, Flavor, PageSize, ProfileChoices, SortKey};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -72,8 +72,18 @@ pub enum Command {
     Create(CreateArgs),
     /// Delete a token (permanent; asks to type its name)
     Delete(DeleteArgs),
-    /// Show the server, whether the credential works, and how the tokens stand
+    /// Show the server, the secret store, whether the credential works, and how the tokens stand
     Status,
+    /// Check a personal token with the server and keep it as this machine's credential
+    Login,
+    /// Forget the credential kept for the server
+    Logout,
+    /// Show exactly what `apply` would write for a token
+    Preview(PreviewArgs),
+    /// Write a token's IDE settings into a workspace
+    Apply(ApplyArgs),
+    /// Replace a token with a successor everywhere it is used, then delete it
+    Rotate(RotateArgs),
     /// Run an ELITEA-compatible token service on this machine
     Sandbox(SandboxArgs),
 }
@@ -134,11 +144,119 @@ pub struct DeleteArgs {
     pub confirm: Option<String>,
 }
 
+/// Which IDE's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IdeArg {
+    Vscode,
+    Jetbrains,
+    All,
+}
+
+/// How the IDE settings are made; each overrides `config.toml`.
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// Extension generation: current (eliteacode), legacy (alitacode) or both
+    #[arg(long, value_name = "FLAVOR")]
+    pub flavor: Option<Flavor>,
+    /// Project id [default: your personal project]
+    #[arg(long, value_name = "ID")]
+    pub project: Option<i64>,
+    /// Model name [default: the project's default model, as the web UI picks it]
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// How answers are shown: append, split, replace or prepend [default: split]
+    #[arg(long, value_name = "TYPE")]
+    pub display_type: Option<DisplayType>,
+    /// Write verifySsl false (only for a server without a valid certificate)
+    #[arg(long)]
+    pub no_verify_ssl: bool,
+    /// Integration uid [default: <project>_<model>]
+    #[arg(long, value_name = "UID")]
+    pub integration_uid: Option<String>,
+    /// Integration name [default: Project <project>]
+    #[arg(long, value_name = "NAME")]
+    pub integration_name: Option<String>,
+}
+
+impl ProfileArgs {
+    pub fn choices(&self) -> ProfileChoices {
+        ProfileChoices {
+            project_id: self.project,
+            model: self.model.clone(),
+            integration_uid: self.integration_uid.clone(),
+            integration_name: self.integration_name.clone(),
+            display_type: self.display_type,
+            verify_ssl: self.no_verify_ssl.then_some(false),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["name", "uuid"]))]
+pub struct PreviewArgs {
+    /// Name of the token
+    pub name: Option<String>,
+    /// The token's uuid (when several share a name)
+    #[arg(long, value_name = "UUID")]
+    pub uuid: Option<Uuid>,
+    /// Which IDE's files
+    #[arg(long, value_enum)]
+    pub ide: PreviewIde,
+    /// Merge into this workspace's existing files, as `apply` would
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PreviewIde {
+    Vscode,
+    Jetbrains,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["name", "uuid"]))]
+pub struct ApplyArgs {
+    /// Name of the token
+    pub name: Option<String>,
+    /// The token's uuid (when several share a name)
+    #[arg(long, value_name = "UUID")]
+    pub uuid: Option<Uuid>,
+    /// Which IDE's files
+    #[arg(long, value_enum, default_value = "all")]
+    pub ide: IdeArg,
+    /// The workspace (project folder) to write into
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub workspace: PathBuf,
+    /// Add files that hold the token to the workspace's .gitignore when git would see them
+    #[arg(long)]
+    pub gitignore: bool,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["name", "uuid", "resume"]))]
+pub struct RotateArgs {
+    /// Name of the token to replace
+    pub name: Option<String>,
+    /// The token's uuid (when several share a name)
+    #[arg(long, value_name = "UUID")]
+    pub uuid: Option<Uuid>,
+    /// The successor's period [default: the old token's, or 30d]
+    #[arg(long, value_name = "PERIOD")]
+    pub expires: Option<Expiration>,
+    /// Finish (or roll back) a rotation that was interrupted
+    #[arg(long, conflicts_with_all = ["name", "uuid", "expires"])]
+    pub resume: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
-    /// Address to listen on (port 0 = any free port)
-    #[arg(long, default_value = "127.0.0.1:0", value_name = "IP:PORT")]
-    pub addr: SocketAddr,
+    /// Address to listen on (port 0 = any free port) [default: the embedded sandbox's port]
+    #[arg(long, value_name = "IP:PORT")]
+    pub addr: Option<SocketAddr>,
     /// SQLite database (`:memory:` for a throwaway run) [default: the embedded sandbox's]
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,

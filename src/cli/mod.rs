@@ -3,29 +3,35 @@
 mod args;
 mod render;
 mod sandbox_cmd;
+mod session;
 
 pub use args::Cli;
 
-use crate::api::{Client, ClientOptions, ServerUrl};
-use crate::clock::SystemClock;
 use crate::domain::{Query, Secret, SortDirection};
 use crate::error::{Error, ErrorKind, Result};
-use crate::paths::Paths;
-use crate::sandbox::{DbLocation, Sandbox, SandboxOptions};
-use crate::service::{Selector, Service};
-use args::{Command, CreateArgs, DeleteArgs, GlobalArgs, ListArgs};
+use crate::service::{ApplyRequest, PreviewRequest, RotateOptions, RotationReport, RotationStep, Selector};
+use crate::state::Ide;
+use args::{
+    ApplyArgs, Command, CreateArgs, DeleteArgs, GlobalArgs, IdeArg, ListArgs, PreviewArgs, PreviewIde,
+    RotateArgs,
+};
 use clap::Parser;
-use std::io::{BufRead, IsTerminal, Write};
+use session::{CredentialSource, Session};
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::ops::ControlFlow;
 use std::process::ExitCode;
-use std::sync::Arc;
+use uuid::Uuid;
 
 /// Exit codes; documented in `docs/cli.md`.
 pub fn exit_code(kind: ErrorKind) -> u8 {
     match kind {
         ErrorKind::InvalidInput => 2,
         ErrorKind::CredentialRejected | ErrorKind::CredentialMissing => 3,
-        ErrorKind::NotFound | ErrorKind::NameTaken | ErrorKind::AmbiguousName => 4,
+        ErrorKind::NotFound | ErrorKind::NameTaken | ErrorKind::AmbiguousName | ErrorKind::ValueNotStored => {
+            4
+        }
         ErrorKind::Unreachable => 5,
+        ErrorKind::KeyringUnavailable => 6,
         ErrorKind::ServerError | ErrorKind::Protocol | ErrorKind::Aborted | ErrorKind::Local => 1,
     }
 }
@@ -67,107 +73,52 @@ fn init_logging(verbose: u8) {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
-    match cli.command {
+    let global = &cli.global;
+    let json = global.json;
+    match &cli.command {
         Command::Sandbox(args) => sandbox_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
-        Command::List(args) => {
-            let session = Session::open(&cli.global).await?;
-            list(&session, &args, cli.global.json).await
-        }
-        Command::Create(args) => {
-            let session = Session::open(&cli.global).await?;
-            create(&session, &args, cli.global.json).await
-        }
-        Command::Delete(args) => {
-            let session = Session::open(&cli.global).await?;
-            delete(&session, &args, cli.global.json).await
-        }
-        Command::Status => {
-            let session = Session::open(&cli.global).await?;
-            status(&session, cli.global.json).await
+        Command::Login => login(global).await,
+        Command::Logout => logout(global).await,
+        command => {
+            let session = Session::open(global, CredentialSource::Resolve).await?;
+            resume_pending_rotation(&session, command).await;
+            match command {
+                Command::List(args) => list(&session, args, json).await,
+                Command::Create(args) => create(&session, args, json).await,
+                Command::Delete(args) => delete(&session, args, json).await,
+                Command::Status => status(&session, json).await,
+                Command::Preview(args) => preview(&session, args, json).await,
+                Command::Apply(args) => apply(&session, args, json).await,
+                Command::Rotate(args) => rotate(&session, args, json).await,
+                Command::Sandbox(_) | Command::Login | Command::Logout => unreachable!("handled above"),
+            }
         }
     }
 }
 
-/// The service a command works with, and the embedded sandbox when it runs on one.
-struct Session {
-    service: Service,
-    /// Kept alive for the command's duration; dropped (and stopped) with the session.
-    sandbox: Option<Sandbox>,
-}
-
-impl Session {
-    async fn open(global: &GlobalArgs) -> Result<Session> {
-        let wants_sandbox = global.sandbox
-            || global
-                .server
-                .as_deref()
-                .is_some_and(|s| s.trim().eq_ignore_ascii_case("sandbox"));
-        let options = ClientOptions {
-            connect_timeout: global.connect_timeout,
-            request_timeout: global.timeout,
-            ..ClientOptions::default()
-        };
-        let (server, credential, sandbox) = if wants_sandbox {
-            let sandbox = start_embedded_sandbox().await?;
-            let server = ServerUrl::parse(sandbox.url(), false)
-                .map_err(|e| Error::new(ErrorKind::Local, e.to_string()))?;
-            let credential = Secret::new(sandbox.bootstrap_token());
-            (server, credential, Some(sandbox))
-        } else {
-            let server = global.server.as_deref().filter(|s| !s.trim().is_empty()).ok_or_else(|| {
-                Error::invalid(
-                    "no server given: pass --server URL or set ELITEA_SERVER (or use --sandbox to try the tool without an account)",
-                )
-            })?;
-            let server =
-                ServerUrl::parse(server, global.insecure_http).map_err(|e| Error::invalid(e.to_string()))?;
-            let credential = global
-                .token
-                .as_deref()
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::CredentialMissing,
-                        "no credential given: set ELITEA_TOKEN to a personal token (or pass --token)",
-                    )
-                })?;
-            (server, Secret::new(credential), None)
-        };
-        let client = Client::new(server, credential, options)?;
-        Ok(Session {
-            service: Service::new(client, Arc::new(SystemClock)),
-            sandbox,
-        })
-    }
-
-    fn on_sandbox(&self) -> bool {
-        self.sandbox.is_some()
+fn selector(name: &Option<String>, uuid: &Option<Uuid>) -> Result<Selector> {
+    match (uuid, name) {
+        (Some(uuid), _) => Ok(Selector::Uuid(*uuid)),
+        (None, Some(name)) => Ok(Selector::Name(name.clone())),
+        (None, None) => Err(Error::invalid("name the token, or pass --uuid")),
     }
 }
 
-/// Starts the sandbox kept in the data directory on a free loopback port, in this process.
-async fn start_embedded_sandbox() -> Result<Sandbox> {
-    let paths = Paths::discover()?;
-    std::fs::create_dir_all(&paths.data_dir).map_err(|e| {
-        Error::new(
-            ErrorKind::Local,
-            format!(
-                "cannot create the data directory {}: {e}",
-                paths.data_dir.display()
-            ),
-        )
-    })?;
-    let options = SandboxOptions {
-        db: DbLocation::File(paths.sandbox_db()),
-        ..SandboxOptions::default()
-    };
-    Sandbox::start(options).await.map_err(|e| {
-        Error::new(
-            ErrorKind::Local,
-            format!("cannot start the embedded sandbox: {e}"),
-        )
-    })
+/// A rotation a killed process left unfinished is completed (or rolled back) before anything
+/// else, so no command works with half-rotated files. A failure here is reported, not fatal.
+async fn resume_pending_rotation(session: &Session, command: &Command) {
+    if matches!(command, Command::Rotate(args) if args.resume) || !session.service.rotation_pending() {
+        return;
+    }
+    let mut quiet = |_: RotationStep| ControlFlow::Continue(());
+    match session.service.resume_rotation(&mut quiet).await {
+        Ok(Some(report)) => render::resumed(&report),
+        Ok(None) => {}
+        Err(e) => eprintln!(
+            "warning: an interrupted rotation could not be finished yet: {}",
+            e.message
+        ),
+    }
 }
 
 async fn list(session: &Session, args: &ListArgs, json: bool) -> Result<ExitCode> {
@@ -194,11 +145,7 @@ async fn create(session: &Session, args: &CreateArgs, json: bool) -> Result<Exit
 }
 
 async fn delete(session: &Session, args: &DeleteArgs, json: bool) -> Result<ExitCode> {
-    let selector = match (&args.uuid, &args.name) {
-        (Some(uuid), _) => Selector::Uuid(*uuid),
-        (None, Some(name)) => Selector::Name(name.clone()),
-        (None, None) => return Err(Error::invalid("name the token to delete, or pass --uuid")),
-    };
+    let selector = selector(&args.name, &args.uuid)?;
     let token = session.service.find(&selector).await?;
     if let (Some(name), Selector::Uuid(_)) = (&args.name, &selector)
         && name != &token.name
@@ -209,8 +156,133 @@ async fn delete(session: &Session, args: &DeleteArgs, json: bool) -> Result<Exit
         )));
     }
     confirm_delete(&token.name, args.confirm.as_deref())?;
-    session.service.delete(&token).await?;
-    render::deleted(&token.summary(session.service.now()), json);
+    let deleted = session.service.delete(&token).await?;
+    render::deleted(&deleted, json);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn status(session: &Session, json: bool) -> Result<ExitCode> {
+    let report = session.service.status().await;
+    render::status(&report, session.on_sandbox(), json);
+    Ok(match &report.problem {
+        None => ExitCode::SUCCESS,
+        Some(problem) => ExitCode::from(exit_code(problem.kind)),
+    })
+}
+
+/// Reads the credential for `login`: from stdin when it is not a terminal (so it never sits
+/// in the shell history or the process list), else from a prompt that does not echo.
+fn read_credential(global: &GlobalArgs) -> Result<Secret> {
+    if let Some(token) = global.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        return Ok(Secret::new(token));
+    }
+    let text = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("ELITEA personal token (input hidden): ")
+            .map_err(|e| Error::new(ErrorKind::Aborted, format!("could not read the token: {e}")))?
+    } else {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).map_err(|e| {
+            Error::new(
+                ErrorKind::Aborted,
+                format!("could not read the token from stdin: {e}"),
+            )
+        })?;
+        text
+    };
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(Error::new(
+            ErrorKind::CredentialMissing,
+            "no token given; nothing changed",
+        ));
+    }
+    Ok(Secret::new(token))
+}
+
+async fn login(global: &GlobalArgs) -> Result<ExitCode> {
+    let credential = read_credential(global)?;
+    let session = Session::open(global, CredentialSource::Given(credential)).await?;
+    let report = session.service.login(&session.paths.config_dir).await?;
+    render::logged_in(&report, global.json);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn logout(global: &GlobalArgs) -> Result<ExitCode> {
+    let paths = crate::paths::Paths::discover()?;
+    let config = crate::config::Config::load(&paths.config_dir)?;
+    let server = match global.server.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(server) => crate::api::ServerUrl::parse(server, true)
+            .map_err(|e| Error::invalid(e.to_string()))?
+            .to_string(),
+        None => config
+            .server
+            .clone()
+            .ok_or_else(|| Error::invalid("not logged in: no server is configured (pass --server URL)"))?,
+    };
+    let secrets = session::LazySecrets::new(paths.clone());
+    let removed = crate::service::logout(&secrets, &paths.config_dir, &server)?;
+    render::logged_out(&server, removed, global.json);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn preview(session: &Session, args: &PreviewArgs, json: bool) -> Result<ExitCode> {
+    let request = PreviewRequest {
+        selector: selector(&args.name, &args.uuid)?,
+        ide: match args.ide {
+            PreviewIde::Vscode => Ide::Vscode,
+            PreviewIde::Jetbrains => Ide::Jetbrains,
+        },
+        flavor: args.profile.flavor,
+        workspace: args.workspace.clone(),
+        choices: args.profile.choices(),
+    };
+    let preview = session.service.preview(&request).await?;
+    render::preview(&preview, json);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn apply(session: &Session, args: &ApplyArgs, json: bool) -> Result<ExitCode> {
+    let ides = match args.ide {
+        IdeArg::Vscode => vec![Ide::Vscode],
+        IdeArg::Jetbrains => vec![Ide::Jetbrains],
+        IdeArg::All => vec![Ide::Vscode, Ide::Jetbrains],
+    };
+    let request = ApplyRequest {
+        selector: selector(&args.name, &args.uuid)?,
+        ides,
+        workspace: args.workspace.clone(),
+        flavor: args.profile.flavor,
+        choices: args.profile.choices(),
+        gitignore: args.gitignore,
+    };
+    let report = session.service.apply(&request).await?;
+    render::applied(&report, json);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn rotate(session: &Session, args: &RotateArgs, json: bool) -> Result<ExitCode> {
+    let mut progress = |step: RotationStep| {
+        tracing::info!(step = step.as_str(), "rotation");
+        ControlFlow::Continue(())
+    };
+    let report: RotationReport = if args.resume {
+        match session.service.resume_rotation(&mut progress).await? {
+            Some(report) => report,
+            None => {
+                render::nothing_to_resume(json);
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    } else {
+        let options = RotateOptions {
+            expires: args.expires,
+        };
+        session
+            .service
+            .rotate(&selector(&args.name, &args.uuid)?, &options, &mut progress)
+            .await?
+    };
+    render::rotated(&report, json);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -248,13 +320,4 @@ fn confirm_delete(name: &str, confirm: Option<&str>) -> Result<()> {
             format!("`{typed}` does not match `{name}`; nothing deleted"),
         ))
     }
-}
-
-async fn status(session: &Session, json: bool) -> Result<ExitCode> {
-    let report = session.service.status().await;
-    render::status(&report, session.on_sandbox(), json);
-    Ok(match &report.problem {
-        None => ExitCode::SUCCESS,
-        Some(problem) => ExitCode::from(exit_code(problem.kind)),
-    })
 }

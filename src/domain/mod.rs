@@ -3,13 +3,17 @@
 
 mod expiration;
 mod query;
+mod rotation;
 mod secret;
+mod settings;
 mod status;
 mod token;
 
 pub use expiration::{Expiration, ExpirationError, Unit};
 pub use query::{Page, PageSize, Query, SortDirection, SortKey};
+pub use rotation::successor_name;
 pub use secret::Secret;
 pub(crate) use secret::last_chars_hint;
+pub use settings::{DisplayType, Flavor, Model, Profile, ProfileChoices, ProfileError, choose_model};
 pub use status::{ExpiryStatus, WARNING_WINDOW, expiry_label, expiry_status};
 pub use token::{MAX_NAME_LEN, RESERVED_NAME, StatusCounts, Token, TokenSummary, check_name};

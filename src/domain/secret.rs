@@ -27,6 +27,21 @@ impl Secret {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The `uuid` claim of an ELITEA token (a JWT), which names the token it is. The signature
+    /// is not checked: only the server can, and this is used to recognise, not to trust.
+    pub fn token_uuid(&self) -> Option<uuid::Uuid> {
+        use base64::Engine;
+        let payload = self.0.split('.').nth(1)?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload.trim_end_matches('='))
+            .ok()?;
+        #[derive(serde::Deserialize)]
+        struct Claims {
+            uuid: uuid::Uuid,
+        }
+        serde_json::from_slice::<Claims>(&bytes).ok().map(|c| c.uuid)
+    }
 }
 
 /// `...` followed by the last `n` characters of `value`.
@@ -66,6 +81,19 @@ mod tests {
         assert_eq!(format!("{secret}"), "...XYZW");
         assert_eq!(format!("{secret:?}"), "Secret(...XYZW)");
         assert_eq!(format!("{:?}", Some(&secret)), "Some(Secret(...XYZW))");
+    }
+
+    #[test]
+    fn the_uuid_claim_names_the_token() {
+        // {"uuid":"62b82885-6cd8-4b07-a0c2-5fc239c22ffa","expires":null}
+        let token = "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.eyJ1dWlkIjoiNjJiODI4ODUtNmNkOC00YjA3LWEwYzItNWZjMjM5YzIyZmZhIiwiZXhwaXJlcyI6bnVsbH0.sig";
+        assert_eq!(
+            Secret::new(token).token_uuid(),
+            Some(uuid::Uuid::parse_str("62b82885-6cd8-4b07-a0c2-5fc239c22ffa").unwrap())
+        );
+        for not_a_jwt in ["", "abc", "a.b.c", "a.!!!.c"] {
+            assert_eq!(Secret::new(not_a_jwt).token_uuid(), None);
+        }
     }
 
     #[test]

@@ -210,6 +210,37 @@ pub async fn run_binary(args: &[&str], env: &[(&str, &str)]) -> Output {
     }
 }
 
+/// Runs the binary with these variables and `input` on stdin.
+pub async fn run_binary_with_stdin(args: &[&str], env: &[(&str, &str)], input: &str) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_remove("ELITEA_SERVER")
+        .env_remove("ELITEA_TOKEN")
+        .env_remove("ELITEA_LOG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the command finished")
+        .unwrap();
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// Whether `token` has the shape the VS Code extension accepts.
 pub fn jwt_shape(token: &str) -> bool {
     let parts: Vec<&str> = token.split('.').collect();

@@ -1,0 +1,10 @@
+//! IDE settings: what ELITEA's editor extensions read, and the writers that put it into a
+//! workspace without disturbing anything else there.
+
+pub mod files;
+pub mod git;
+pub mod jetbrains;
+pub mod vscode;
+
+pub use files::{PlannedFile, TOKEN_PLACEHOLDER, WrittenFile, plan, write};
+pub use git::GitStatus;
