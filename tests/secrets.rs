@@ -589,6 +589,7 @@ fn a_failing_store_fails_the_calls_its_rules_name() {
 
 #[test]
 fn the_store_choice_comes_from_elitea_secret_store() {
+    const CHOICES: &str = "auto, keyring, keyutils, file, memory";
     let ok = [
         (None, StoreChoice::Auto),
         (Some(""), StoreChoice::Auto),
@@ -609,7 +610,8 @@ fn the_store_choice_comes_from_elitea_secret_store() {
         assert_eq!(
             e.to_string(),
             format!(
-                "{STORE_ENV}={value:?} is not a secret store: use one of auto, keyring, keyutils, file, memory"
+                "{STORE_ENV}={value:?} is not a secret store: use one of {}",
+                CHOICES
             )
         );
     }
@@ -877,8 +879,8 @@ fn with_keyutils(test: &str, body: impl FnOnce(KeyutilsStore)) {
         Err(e) if !cfg!(target_os = "linux") => return eprintln!("skipped: {e}"),
         Err(e) if which("keyctl").is_none() => {
             return eprintln!(
-                "skipped: keyutils does not work in this process ({e}), and keyctl (apt-get install keyutils) \
-                 is not there to start a session keyring"
+                "skipped: keyutils does not work in this process ({e}), \
+                 and keyctl (apt-get install keyutils) is not there to start a session keyring"
             );
         }
         Err(e) => {

@@ -355,3 +355,116 @@ async fn login_keeps_the_credential_and_logout_forgets_it() {
     assert_eq!(out.code, 3, "{out:?}");
     assert!(out.stderr.contains("elitea-tokens login"), "{out:?}");
 }
+
+#[tokio::test]
+async fn rotate_puts_the_successor_in_the_files_and_the_next_command_finishes_an_interrupted_one() {
+    use elitea_tokens::api::{Client, ClientOptions, ServerUrl};
+    use elitea_tokens::clock::SystemClock;
+    use elitea_tokens::config::Config;
+    use elitea_tokens::domain::Secret;
+    use elitea_tokens::paths::Paths;
+    use elitea_tokens::secrets::{Secrets, StoreChoice, StoreKind};
+    use elitea_tokens::service::{Parts, RotateOptions, RotationStep, Selector, Service};
+    use elitea_tokens::state::State;
+    use std::ops::ControlFlow;
+    use std::sync::Arc;
+
+    let sandbox = SandboxProcess::start().await;
+    let dir = workspace();
+    let ws = dir.path().to_str().unwrap();
+    let settings = dir.path().join(".vscode/settings.json");
+    let token_in_file = || {
+        let text = std::fs::read_to_string(&settings).unwrap();
+        let keys = vscode::read_keys(&text, &["eliteacode.LLMAuthToken"]).unwrap();
+        keys[0].1.as_str().unwrap().to_string()
+    };
+    let old = run(&sandbox, &["create", "VSCode-Dev"])
+        .await
+        .stdout
+        .trim()
+        .to_string();
+    assert_eq!(
+        run(
+            &sandbox,
+            &["apply", "VSCode-Dev", "--workspace", ws, "--ide", "vscode"]
+        )
+        .await
+        .code,
+        0
+    );
+
+    let out = run(&sandbox, &["rotate", "VSCode-Dev"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let new = out.stdout.trim().to_string();
+    assert!(common::jwt_shape(&new) && new != old, "{out:?}");
+    assert_eq!(token_in_file(), new);
+    assert!(
+        out.stderr.contains("Rotated `VSCode-Dev` to `VSCode-Dev-20"),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("updated {}", settings.canonicalize().unwrap().display())),
+        "{out:?}"
+    );
+    let names = sandbox.names().await;
+    assert!(
+        !names.contains(&"VSCode-Dev".to_string()),
+        "the old token is deleted: {names:?}"
+    );
+    let successor = names
+        .iter()
+        .find(|n| n.starts_with("VSCode-Dev-20"))
+        .unwrap()
+        .clone();
+
+    // A rotation dies after the successor was checked; the next command, any command, finishes it.
+    let paths = Paths::under(sandbox.home.path().to_path_buf());
+    let secrets = Secrets::open(StoreChoice::Only(StoreKind::File), &paths).unwrap();
+    let client = Client::new(
+        ServerUrl::parse(&sandbox.server, false).unwrap(),
+        Secret::new(&sandbox.token),
+        ClientOptions::default(),
+    )
+    .unwrap();
+    let service = Service::new(Parts {
+        client,
+        clock: Arc::new(SystemClock),
+        secrets: Arc::new(secrets),
+        state: State::new(&paths.state_dir),
+        config: Config::default(),
+    });
+    let mut die = |step: RotationStep| {
+        if step == RotationStep::Verified {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    let interrupted = service
+        .rotate(
+            &Selector::Name(successor.clone()),
+            &RotateOptions::default(),
+            &mut die,
+        )
+        .await;
+    assert!(interrupted.is_err());
+    assert_eq!(token_in_file(), new, "the files still hold the working token");
+
+    let out = run(&sandbox, &["list"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("An interrupted rotation of"), "{out:?}");
+    assert!(out.stderr.contains("was finished"), "{out:?}");
+    let third = token_in_file();
+    assert_ne!(third, new, "the successor's successor is in the file");
+    let works = reqwest::Client::new()
+        .get(format!("{}/api/v2/auth/token/", sandbox.server))
+        .bearer_auth(&third)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(works.status(), 200);
+    assert!(!sandbox.names().await.contains(&successor));
+    let out = run(&sandbox, &["rotate", "--resume"]).await;
+    assert!(out.stdout.contains("No interrupted rotation."), "{out:?}");
+}

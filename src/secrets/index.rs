@@ -39,6 +39,11 @@ impl Index {
         Ok(self.read()?.get(&key.account()).copied())
     }
 
+    /// Whether any secret is recorded in `kind`.
+    pub(super) fn mentions(&self, kind: StoreKind) -> Result<bool, StoreError> {
+        Ok(self.read()?.values().any(|k| *k == kind))
+    }
+
     /// Records that `kind` holds `key`; returns the store recorded before, if any.
     pub(super) fn record(&self, key: &SecretKey, kind: StoreKind) -> Result<Option<StoreKind>, StoreError> {
         self.update(|secrets| {
@@ -64,9 +69,10 @@ impl Index {
         };
         let file: IndexFile = serde_json::from_slice(&bytes).map_err(|e| {
             let mut err = corrupt_json(&self.path, "secret index", &e);
-            err.message.push_str(
-                " (it holds no secrets, only which store keeps each one; without it every store in use is searched)",
-            );
+            err.message.push_str(concat!(
+                " (it holds no secrets, only which store keeps each one;",
+                " without it every store in use is searched)"
+            ));
             err
         })?;
         if file.version != VERSION {

@@ -24,6 +24,10 @@ macro_rules! secret_service_platform {
 ///
 /// Every call runs on a helper thread and gives up after the timeout: a locked keyring may
 /// wait on an unlock prompt that nobody sees. The helper thread is left to finish on its own.
+///
+/// keyring v4 connects to the platform store once per process, on first use, and keeps the
+/// outcome: a Secret Service that was not running then stays unavailable until the tool
+/// restarts.
 #[derive(Debug, Clone)]
 pub struct KeyringStore {
     timeout: Duration,
@@ -193,9 +197,11 @@ impl KeyutilsStore {
             Ok(KeyutilsStore { store })
         }
         #[cfg(not(target_os = "linux"))]
-        Err(StoreError::unavailable(
-            "keyutils: the kernel key service exists only on Linux",
-        ))
+        {
+            Err(StoreError::unavailable(
+                "keyutils: the kernel key service exists only on Linux",
+            ))
+        }
     }
 
     fn call<T>(

@@ -1,8 +1,7 @@
 //! Where token values and login credentials are kept.
 //!
 //! ELITEA shows a personal token's full value only once, when it is created, so the tool keeps
-//! it, and the user's login credential, in a secret store. Nothing else in the tool's files
-//! holds a secret value: config, state and the IDE settings only name a token by its uuid.
+//! it, and the user's login credential, in a secret store: the OS keyring when there is one.
 //!
 //! # What a secret is called
 //!
@@ -23,7 +22,7 @@
 //! | store      | where the value lives                                                         |
 //! |------------|-------------------------------------------------------------------------------|
 //! | `keyring`  | the OS keyring: Secret Service (GNOME Keyring, KWallet) on Linux and BSD, the login Keychain on macOS, Credential Manager on Windows. Item: service `elitea-tokens`, account as above (on the Secret Service the attributes `service` and `username`). |
-//! | `keyutils` | the Linux kernel key service, a `user` key described `elitea-tokens:<account>` in the session keyring, linked to the user's persistent keyring. Kernel memory only: **lost at reboot**, and after logout once the persistent keyring expires (`/proc/sys/kernel/keys/persistent_keyring_expiry`, 3 days by default). |
+//! | `keyutils` | the Linux kernel key service, a `user` key described `elitea-tokens:<account>` in the session keyring, linked to the user's persistent keyring. Kernel memory only, never on disk: **lost at reboot**, and after logout once the persistent keyring expires (`/proc/sys/kernel/keys/persistent_keyring_expiry`, 3 days by default). Readable by the user's other processes. A process without a session keyring (no PAM login: some containers, CI, services) may be able to add keys but not read them back; `auto` then passes keyutils over. |
 //! | `file`     | `<data dir>/secrets/secrets.json`: plain JSON, mode `0600` in a `0700` directory, replaced atomically. Protected only by file permissions: anyone who can read the user's files (root, a backup, a synced home directory) can read the tokens. |
 //! | `memory`   | this process only; for tests and for `ELITEA_SECRET_STORE=memory`. |
 //!
@@ -36,14 +35,17 @@
 //!
 //! With `auto`, [`Secrets::open`] tries `keyring`, then `keyutils` (Linux only), then `file`,
 //! and puts new secrets in the first that passes a write, read and delete of a throwaway
-//! secret. Each try has a few seconds: a keyring can wait forever on an unlock prompt nobody
-//! sees (a locked keyring over SSH), and such a keyring counts as not working for this run.
+//! secret (under the server name `probe.elitea-tokens.invalid`, deleted again). Each try has
+//! 3 seconds: a keyring can wait forever on an unlock prompt nobody sees, and such a keyring
+//! counts as not working for this run. A locked Secret Service with no prompt to show refuses
+//! at once. The probes' cost is logged at `debug`. Later keyring calls have 60 seconds, time
+//! enough to answer an unlock prompt.
 //!
-//! When no keyring works (a server without a desktop session, a container, a locked keyring)
-//! new secrets go to the plain file, and the tool says so: a warning in the log every time the
-//! file is opened, and `status` shows the store as a fallback ([`Secrets::is_fallback`]). To
-//! avoid it, run a Secret Service (for instance `gnome-keyring-daemon --unlock`) or choose
-//! `keyutils` knowing its values do not survive a reboot.
+//! When neither works (a server without a desktop session, a container, a locked keyring) new
+//! secrets go to the plain file, and the tool says so: a warning in the log when the choice is
+//! made and every time the file is opened, and `status` shows the store as a fallback
+//! ([`Secrets::is_fallback`]). To avoid it, run a Secret Service; on a headless Linux box,
+//! `gnome-keyring-daemon --unlock --components=secrets` inside a D-Bus session.
 //!
 //! # Finding a secret again
 //!
@@ -196,8 +198,7 @@ impl FromStr for StoreChoice {
 }
 
 /// A store name that is not one of the known names.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{:?} is not a secret store: use one of {expected}", .variable.map(|v| format!("{v}=")).unwrap_or_default(), .value)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseStoreError {
     pub value: String,
     /// The accepted names, comma separated.
@@ -205,6 +206,21 @@ pub struct ParseStoreError {
     /// The environment variable the value came from, if any.
     pub variable: Option<&'static str>,
 }
+
+impl fmt::Display for ParseStoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(variable) = self.variable {
+            write!(f, "{variable}=")?;
+        }
+        write!(
+            f,
+            "{:?} is not a secret store: use one of {}",
+            self.value, self.expected
+        )
+    }
+}
+
+impl std::error::Error for ParseStoreError {}
 
 impl ParseStoreError {
     fn new(value: &str, expected: &'static str) -> Self {
@@ -330,4 +346,42 @@ pub trait SecretStore: Send + Sync {
     fn set(&self, key: &SecretKey, value: &Secret) -> Result<(), StoreError>;
     /// Removes the value; `true` if there was one.
     fn delete(&self, key: &SecretKey) -> Result<bool, StoreError>;
+}
+
+/// A shared store is a store: lets callers hand an `Arc<Secrets>` (or a test store they keep a
+/// handle on) to code that wants a `SecretStore`.
+impl<T: SecretStore + ?Sized> SecretStore for std::sync::Arc<T> {
+    fn kind(&self) -> StoreKind {
+        (**self).kind()
+    }
+
+    fn get(&self, key: &SecretKey) -> Result<Option<Secret>, StoreError> {
+        (**self).get(key)
+    }
+
+    fn set(&self, key: &SecretKey, value: &Secret) -> Result<(), StoreError> {
+        (**self).set(key, value)
+    }
+
+    fn delete(&self, key: &SecretKey) -> Result<bool, StoreError> {
+        (**self).delete(key)
+    }
+}
+
+impl<T: SecretStore + ?Sized> SecretStore for Box<T> {
+    fn kind(&self) -> StoreKind {
+        (**self).kind()
+    }
+
+    fn get(&self, key: &SecretKey) -> Result<Option<Secret>, StoreError> {
+        (**self).get(key)
+    }
+
+    fn set(&self, key: &SecretKey, value: &Secret) -> Result<(), StoreError> {
+        (**self).set(key, value)
+    }
+
+    fn delete(&self, key: &SecretKey) -> Result<bool, StoreError> {
+        (**self).delete(key)
+    }
 }

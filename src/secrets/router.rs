@@ -75,7 +75,8 @@ impl Secrets {
                         e.message
                     ))
                 })?;
-                tracing::debug!(store = %kind, took_ms = started.elapsed().as_millis(), "secret store chosen by {STORE_ENV}");
+                let took_ms = started.elapsed().as_millis();
+                tracing::debug!(store = %kind, took_ms, "secret store chosen by {STORE_ENV}");
                 Ok(Secrets {
                     primary,
                     others: Vec::new(),
@@ -89,8 +90,10 @@ impl Secrets {
                 if cfg!(target_os = "linux") {
                     candidates.push(candidate(StoreKind::Keyutils, paths, true));
                 }
-                // Opening the file store warns loudly: only do it when it is needed.
-                let file_in_use = FileStore::location(paths).exists();
+                // Opening the file store warns loudly: only do it when it may hold secrets. A
+                // broken index is reported by the first get or set, not here.
+                let file_in_use =
+                    FileStore::location(paths).exists() || index.mentions(StoreKind::File).unwrap_or(false);
                 candidates.push(candidate(StoreKind::File, paths, file_in_use));
                 let mut secrets = Secrets::probe_candidates(candidates, Some(index), PROBE_TIMEOUT)?;
                 secrets.choice = Some(choice);
@@ -171,12 +174,11 @@ impl Secrets {
         for c in candidates {
             if primary.is_none() {
                 let (store, outcome) = probe(c.kind, c.open, timeout);
+                let took_ms = outcome.took.as_millis();
                 match &outcome.result {
-                    Ok(()) => {
-                        tracing::debug!(store = %c.kind, took_ms = outcome.took.as_millis(), "secret store probe: works")
-                    }
+                    Ok(()) => tracing::debug!(store = %c.kind, took_ms, "secret store probe: works"),
                     Err(e) => {
-                        tracing::debug!(store = %c.kind, took_ms = outcome.took.as_millis(), error = %e, "secret store probe: fails")
+                        tracing::debug!(store = %c.kind, took_ms, error = %e, "secret store probe: fails")
                     }
                 }
                 probes.push(outcome);
@@ -295,7 +297,8 @@ impl SecretStore for Secrets {
             match self.store_of(old) {
                 Some(store) => {
                     if let Err(e) = store.delete(key) {
-                        tracing::warn!(key = %key, store = %old, error = %e, "an old copy of the secret remains");
+                        let error = e.to_string();
+                        tracing::warn!(%key, store = %old, error, "an old copy of the secret remains");
                     }
                 }
                 None => tracing::warn!(key = %key, store = %old, "an old copy of the secret may remain"),
@@ -321,7 +324,7 @@ impl SecretStore for Secrets {
                     match store.delete(key) {
                         Ok(d) => deleted |= d,
                         Err(e) => {
-                            tracing::debug!(store = %store.kind(), error = %e, "secret delete skipped a store")
+                            tracing::debug!(store = %store.kind(), error = %e, "delete skipped a store")
                         }
                     }
                 }
