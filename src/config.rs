@@ -1,7 +1,7 @@
 //! The user's choices, kept in `config.toml` in the config directory: the server they logged in
 //! to and how IDE settings are made. No secret is ever written here.
 
-use crate::domain::{DisplayType, Flavor, ProfileChoices};
+use crate::domain::{Flavor, ProfileChoices};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fsx::{Access, write_atomic};
 use serde::{Deserialize, Serialize};
@@ -19,19 +19,8 @@ pub struct Config {
     pub public_project_id: Option<i64>,
     /// Which extension generation to write for.
     pub flavor: Option<Flavor>,
-    /// Project, model and display choices for IDE settings.
-    pub settings: SettingsConfig,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SettingsConfig {
-    pub project_id: Option<i64>,
-    pub model: Option<String>,
-    pub integration_uid: Option<String>,
-    pub integration_name: Option<String>,
-    pub display_type: Option<DisplayType>,
-    pub verify_ssl: Option<bool>,
+    /// Project, model and display choices for IDE settings (`[settings]`).
+    pub settings: ProfileChoices,
 }
 
 impl Config {
@@ -110,10 +99,10 @@ mod tests {
         let config = Config {
             server: Some("https://next.elitea.ai".into()),
             flavor: Some(Flavor::Current),
-            settings: SettingsConfig {
+            settings: ProfileChoices {
                 project_id: Some(27),
                 verify_ssl: Some(false),
-                ..SettingsConfig::default()
+                ..ProfileChoices::default()
             },
             ..Config::default()
         };

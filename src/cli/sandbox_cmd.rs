@@ -20,15 +20,7 @@ pub async fn run(args: &SandboxArgs) -> Result<()> {
         Some(path) => DbLocation::File(path.clone()),
         None => {
             let paths = Paths::discover()?;
-            std::fs::create_dir_all(&paths.data_dir).map_err(|e| {
-                Error::new(
-                    ErrorKind::Local,
-                    format!(
-                        "cannot create the data directory {}: {e}",
-                        paths.data_dir.display()
-                    ),
-                )
-            })?;
+            super::session::ensure_data_dir(&paths)?;
             DbLocation::File(paths.sandbox_db())
         }
     };

@@ -178,8 +178,8 @@ fn remembered_port(paths: &Paths) -> u16 {
         .unwrap_or(0)
 }
 
-/// Starts a sandbox on the remembered loopback port (or any free one) and remembers the port.
-pub async fn start_sandbox_on(paths: &Paths, mut options: SandboxOptions) -> Result<Sandbox> {
+/// Creates the data directory (the embedded sandbox's home).
+pub fn ensure_data_dir(paths: &Paths) -> Result<()> {
     std::fs::create_dir_all(&paths.data_dir).map_err(|e| {
         Error::new(
             ErrorKind::Local,
@@ -188,7 +188,12 @@ pub async fn start_sandbox_on(paths: &Paths, mut options: SandboxOptions) -> Res
                 paths.data_dir.display()
             ),
         )
-    })?;
+    })
+}
+
+/// Starts a sandbox on the remembered loopback port (or any free one) and remembers the port.
+pub async fn start_sandbox_on(paths: &Paths, mut options: SandboxOptions) -> Result<Sandbox> {
+    ensure_data_dir(paths)?;
     let port = remembered_port(paths);
     options.addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let sandbox = match Sandbox::start(options.clone()).await {

@@ -127,6 +127,7 @@ pub struct Profile {
 
 /// Choices the user can make; everything else comes from the server.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProfileChoices {
     pub project_id: Option<i64>,
     pub model: Option<String>,

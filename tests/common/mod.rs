@@ -188,29 +188,10 @@ impl SandboxProcess {
 
 /// Runs the binary with exactly these variables on top of a clean environment.
 pub async fn run_binary(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .env_remove("ELITEA_SERVER")
-        .env_remove("ELITEA_TOKEN")
-        .env_remove("ELITEA_LOG")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let out = tokio::time::timeout(Duration::from_secs(60), command.output())
-        .await
-        .expect("the command finished")
-        .unwrap();
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run_binary_with_stdin(args, env, "").await
 }
 
-/// Runs the binary with these variables and `input` on stdin.
+/// Runs the binary with these variables and `input` on stdin (closed after it).
 pub async fn run_binary_with_stdin(args: &[&str], env: &[(&str, &str)], input: &str) -> Output {
     use tokio::io::AsyncWriteExt;
     let mut command = Command::new(BIN);
