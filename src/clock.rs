@@ -41,3 +41,34 @@ impl Clock for FixedClock {
         *self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+/// The wall clock as tokio's timer sees it: the start instant's wall time plus tokio's elapsed
+/// time. With tokio's clock paused (tests), "now" moves exactly as the paused clock does, so
+/// the reminder scheduler can be tested at virtual instants days apart.
+#[derive(Debug, Clone, Copy)]
+pub struct TokioClock {
+    wall: DateTime<Utc>,
+    start: tokio::time::Instant,
+}
+
+impl TokioClock {
+    pub fn starting_at(wall: DateTime<Utc>) -> Self {
+        Self {
+            wall,
+            start: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Default for TokioClock {
+    fn default() -> Self {
+        Self::starting_at(Utc::now())
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = tokio::time::Instant::now().saturating_duration_since(self.start);
+        self.wall + chrono::Duration::from_std(elapsed).unwrap_or(chrono::Duration::zero())
+    }
+}

@@ -36,6 +36,9 @@ pub struct TokenRecord {
     /// The period it was created with (`30 days`, `never`), so rotation can repeat it.
     pub period: String,
     pub created_at: DateTime<Utc>,
+    /// When it expires (`None`: never), so reminders fire even when the server is unreachable.
+    #[serde(default)]
+    pub expires: Option<DateTime<Utc>>,
 }
 
 /// A token written into a workspace's IDE files.

@@ -233,7 +233,12 @@ fn captured_warnings(f: impl FnOnce()) -> String {
         .with_ansi(false)
         .with_max_level(tracing::Level::WARN)
         .finish();
-    tracing::subscriber::with_default(subscriber, f);
+    tracing::subscriber::with_default(subscriber, || {
+        // Another test thread without a subscriber may have cached "nobody listens" for these
+        // call sites; ask them again now that this thread has one.
+        tracing::callsite::rebuild_interest_cache();
+        f()
+    });
     String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
 }
 

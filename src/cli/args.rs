@@ -86,6 +86,8 @@ pub enum Command {
     Rotate(RotateArgs),
     /// Run an ELITEA-compatible token service on this machine
     Sandbox(SandboxArgs),
+    /// Serve editors: LSP-style JSON-RPC on stdin/stdout (see docs/protocol.md)
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -250,6 +252,16 @@ pub struct RotateArgs {
     /// Finish (or roll back) a rotation that was interrupted
     #[arg(long, conflicts_with_all = ["name", "uuid", "expires"])]
     pub resume: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Also write the log to this file (never a token)
+    #[arg(long, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
+    /// Accepted for compatibility with editors that pass it; stdio is the only transport
+    #[arg(long, hide = true)]
+    pub stdio: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,20 +3,20 @@
 mod args;
 mod render;
 mod sandbox_cmd;
-mod session;
 
 pub use args::Cli;
 
+use crate::api::ClientOptions;
 use crate::domain::{Query, Secret, SortDirection};
 use crate::error::{Error, ErrorKind, Result};
 use crate::service::{ApplyRequest, PreviewRequest, RotateOptions, RotationReport, RotationStep, Selector};
+use crate::session::{Connection, CredentialSource, Session};
 use crate::state::Ide;
 use args::{
     ApplyArgs, Command, CreateArgs, DeleteArgs, GlobalArgs, IdeArg, ListArgs, PreviewArgs, PreviewIde,
     RotateArgs,
 };
 use clap::Parser;
-use session::{CredentialSource, Session};
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::ops::ControlFlow;
 use std::process::ExitCode;
@@ -39,6 +39,9 @@ pub fn exit_code(kind: ErrorKind) -> u8 {
 /// Parses the arguments, runs the command and turns the outcome into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Serve(args) = &cli.command {
+        return serve(args, cli.global.verbose);
+    }
     init_logging(cli.global.verbose);
     let json = cli.global.json;
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -57,19 +60,74 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
+fn log_filter(verbose: u8, default: &str) -> tracing_subscriber::EnvFilter {
+    let level = match verbose {
+        0 => default,
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ELITEA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::EnvFilter::try_from_env("ELITEA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level))
+}
+
+fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(log_filter(verbose, "warn"))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .try_init();
+}
+
+/// `serve`: the daemon on stdin/stdout; logs go to stderr (and `--log-file`), never stdout.
+fn serve(args: &args::ServeArgs, verbose: u8) -> ExitCode {
+    use tracing_subscriber::fmt::writer::MakeWriterExt;
+    let log_file = match &args.log_file {
+        Some(path) => match std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            Ok(file) => Some(std::sync::Mutex::new(file)),
+            Err(e) => {
+                eprintln!("error: cannot open the log file {}: {e}", path.display());
+                return ExitCode::from(exit_code(ErrorKind::Local));
+            }
+        },
+        None => None,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(log_filter(verbose, "info"))
+        .with_ansi(false);
+    let _ = match log_file {
+        Some(file) => builder.with_writer(std::io::stderr.and(file)).try_init(),
+        None => builder.with_writer(std::io::stderr).try_init(),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(crate::daemon::serve(tokio::io::stdin(), tokio::io::stdout()));
+    ExitCode::SUCCESS
+}
+
+/// The connection the global options describe.
+fn connection(global: &GlobalArgs) -> Connection {
+    Connection {
+        server: global.server.clone(),
+        token: global
+            .token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(Secret::new),
+        sandbox: global.sandbox,
+        insecure_http: global.insecure_http,
+        client: ClientOptions {
+            connect_timeout: global.connect_timeout,
+            request_timeout: global.timeout,
+            ..ClientOptions::default()
+        },
+        ..Connection::default()
+    }
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
@@ -80,7 +138,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Login => login(global).await,
         Command::Logout => logout(global).await,
         command => {
-            let session = Session::open(global, CredentialSource::Resolve).await?;
+            let session = Session::open(&connection(global), CredentialSource::Resolve).await?;
             resume_pending_rotation(&session, command).await;
             match command {
                 Command::List(args) => list(&session, args, json).await,
@@ -90,7 +148,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Preview(args) => preview(&session, args, json).await,
                 Command::Apply(args) => apply(&session, args, json).await,
                 Command::Rotate(args) => rotate(&session, args, json).await,
-                Command::Sandbox(_) | Command::Login | Command::Logout => unreachable!("handled above"),
+                Command::Sandbox(_) | Command::Login | Command::Logout | Command::Serve(_) => {
+                    unreachable!("handled above")
+                }
             }
         }
     }
@@ -201,7 +261,7 @@ fn read_credential(global: &GlobalArgs) -> Result<Secret> {
 
 async fn login(global: &GlobalArgs) -> Result<ExitCode> {
     let credential = read_credential(global)?;
-    let session = Session::open(global, CredentialSource::Given(credential)).await?;
+    let session = Session::open(&connection(global), CredentialSource::Given(credential)).await?;
     let report = session.service.login(&session.paths.config_dir).await?;
     render::logged_in(&report, global.json);
     Ok(ExitCode::SUCCESS)
@@ -219,7 +279,7 @@ async fn logout(global: &GlobalArgs) -> Result<ExitCode> {
             .clone()
             .ok_or_else(|| Error::invalid("not logged in: no server is configured (pass --server URL)"))?,
     };
-    let secrets = session::LazySecrets::new(paths.clone());
+    let secrets = crate::session::LazySecrets::new(paths.clone());
     let removed = crate::service::logout(&secrets, &paths.config_dir, &server)?;
     render::logged_out(&server, removed, global.json);
     Ok(ExitCode::SUCCESS)

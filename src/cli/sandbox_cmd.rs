@@ -20,7 +20,7 @@ pub async fn run(args: &SandboxArgs) -> Result<()> {
         Some(path) => DbLocation::File(path.clone()),
         None => {
             let paths = Paths::discover()?;
-            super::session::ensure_data_dir(&paths)?;
+            crate::session::ensure_data_dir(&paths)?;
             DbLocation::File(paths.sandbox_db())
         }
     };
@@ -35,7 +35,7 @@ pub async fn run(args: &SandboxArgs) -> Result<()> {
     // With the embedded sandbox's database and no address, also take its port: the URL that
     // stored secrets and IDE settings name stays the same.
     let sandbox = if embedded && args.addr.is_none() {
-        super::session::start_sandbox_on(&Paths::discover()?, options).await?
+        crate::session::start_sandbox_on(&Paths::discover()?, options).await?
     } else {
         Sandbox::start(options)
             .await

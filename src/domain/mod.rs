@@ -3,6 +3,7 @@
 
 mod expiration;
 mod query;
+mod reminders;
 mod rotation;
 mod secret;
 mod settings;
@@ -11,6 +12,7 @@ mod token;
 
 pub use expiration::{Expiration, ExpirationError, Unit};
 pub use query::{Page, PageSize, Query, SortDirection, SortKey};
+pub use reminders::{Plan, Reminder, ReminderKind, Severity, Watched, plan, reminder_key, reminders_for};
 pub use rotation::successor_name;
 pub use secret::Secret;
 pub(crate) use secret::last_chars_hint;

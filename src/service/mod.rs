@@ -220,6 +220,7 @@ impl Service {
             name: token.name.clone(),
             period: expiration.to_string(),
             created_at: self.now(),
+            expires: token.expires,
         };
         if let Err(e) = self.state.update(|s| {
             s.forget_token(&record.server, record.uuid);
@@ -281,6 +282,8 @@ impl Service {
             s.workspaces_of(&server, token.uuid)
                 .into_iter()
                 .map(|w| w.workspace.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
                 .collect::<Vec<_>>()
         })?;
         Ok(Deleted {

@@ -333,6 +333,11 @@ impl Service {
                         name: journal.new_name.clone(),
                         period: journal.period.clone(),
                         created_at: self.now(),
+                        expires: journal
+                            .period
+                            .parse::<Expiration>()
+                            .ok()
+                            .and_then(|p| p.expires_at(self.now()).ok().flatten()),
                     };
                     self.state.update(|s| {
                         s.forget_token(&record.server, record.uuid);

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: the sandbox and the CLI as real subprocesses.
 #![allow(dead_code)]
 
+pub mod lsp;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

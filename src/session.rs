@@ -1,9 +1,8 @@
-//! What a command works with: the server and credential it resolved, the secret store, the
-//! state, and the embedded sandbox when it runs on one.
+//! What a command or the daemon works with: the server and credential it resolved, the secret
+//! store, the state, and the embedded sandbox when it runs on one.
 
-use super::args::GlobalArgs;
 use crate::api::{Client, ClientOptions, ServerUrl};
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::Secret;
 use crate::error::{Error, ErrorKind, Result};
@@ -18,13 +17,20 @@ use std::sync::{Arc, OnceLock};
 /// The secret store, opened on first use: commands that need no secret never probe a keyring.
 pub struct LazySecrets {
     paths: Paths,
+    choice: Option<StoreChoice>,
     opened: OnceLock<std::result::Result<Secrets, String>>,
 }
 
 impl LazySecrets {
     pub fn new(paths: Paths) -> LazySecrets {
+        LazySecrets::with_choice(paths, None)
+    }
+
+    /// `choice`: `None` reads `ELITEA_SECRET_STORE`.
+    pub fn with_choice(paths: Paths, choice: Option<StoreChoice>) -> LazySecrets {
         LazySecrets {
             paths,
+            choice,
             opened: OnceLock::new(),
         }
     }
@@ -32,11 +38,14 @@ impl LazySecrets {
     fn store(&self) -> std::result::Result<&Secrets, StoreError> {
         self.opened
             .get_or_init(|| {
-                let choice = match std::env::var(STORE_ENV) {
-                    Ok(value) if !value.trim().is_empty() => value
-                        .parse::<StoreChoice>()
-                        .map_err(|e| format!("{STORE_ENV}: {e}"))?,
-                    _ => StoreChoice::Auto,
+                let choice = match self.choice {
+                    Some(choice) => choice,
+                    None => match std::env::var(STORE_ENV) {
+                        Ok(value) if !value.trim().is_empty() => value
+                            .parse::<StoreChoice>()
+                            .map_err(|e| format!("{STORE_ENV}: {e}"))?,
+                        _ => StoreChoice::Auto,
+                    },
                 };
                 Secrets::open(choice, &self.paths).map_err(|e| e.to_string())
             })
@@ -60,13 +69,49 @@ impl SecretStore for LazySecrets {
     }
 }
 
-/// Whether the command runs against the embedded sandbox.
-pub fn wants_sandbox(global: &GlobalArgs) -> bool {
-    global.sandbox
-        || global
-            .server
-            .as_deref()
-            .is_some_and(|s| s.trim().eq_ignore_ascii_case("sandbox"))
+/// How to reach the server: what the command line or the editor asked for.
+#[derive(Clone)]
+pub struct Connection {
+    /// An origin, or `sandbox`; `None` uses the server `login` remembered.
+    pub server: Option<String>,
+    /// A credential given explicitly (`--token`, `ELITEA_TOKEN`).
+    pub token: Option<Secret>,
+    /// Run against the embedded sandbox.
+    pub sandbox: bool,
+    pub insecure_http: bool,
+    pub client: ClientOptions,
+    /// Where "now" comes from (the daemon uses tokio's clock, so tests can pause it).
+    pub clock: Arc<dyn Clock>,
+    /// The tool's directories; `None` finds them (`ELITEA_TOKENS_HOME` or the platform's).
+    pub paths: Option<Paths>,
+    /// The secret store; `None` reads `ELITEA_SECRET_STORE` (default `auto`).
+    pub store: Option<StoreChoice>,
+}
+
+impl Default for Connection {
+    fn default() -> Self {
+        Connection {
+            server: None,
+            token: None,
+            sandbox: false,
+            insecure_http: false,
+            client: ClientOptions::default(),
+            clock: Arc::new(SystemClock),
+            paths: None,
+            store: None,
+        }
+    }
+}
+
+impl Connection {
+    /// Whether to run against the embedded sandbox.
+    pub fn wants_sandbox(&self) -> bool {
+        self.sandbox
+            || self
+                .server
+                .as_deref()
+                .is_some_and(|s| s.trim().eq_ignore_ascii_case("sandbox"))
+    }
 }
 
 /// Where the credential comes from.
@@ -85,22 +130,16 @@ pub struct Session {
 }
 
 impl Session {
-    pub async fn open(global: &GlobalArgs, source: CredentialSource) -> Result<Session> {
-        let paths = Paths::discover()?;
-        let config = Config::load(&paths.config_dir)?;
-        let secrets = Arc::new(LazySecrets::new(paths.clone()));
-        let options = ClientOptions {
-            connect_timeout: global.connect_timeout,
-            request_timeout: global.timeout,
-            ..ClientOptions::default()
+    pub async fn open(connection: &Connection, source: CredentialSource) -> Result<Session> {
+        let paths = match &connection.paths {
+            Some(paths) => paths.clone(),
+            None => Paths::discover()?,
         };
-        let flag_token = global
-            .token
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(Secret::new);
-        let (server, credential, sandbox) = if wants_sandbox(global) {
+        let config = Config::load(&paths.config_dir)?;
+        let secrets = Arc::new(LazySecrets::with_choice(paths.clone(), connection.store));
+        let options = connection.client.clone();
+        let flag_token = connection.token.clone().filter(|t| !t.is_empty());
+        let (server, credential, sandbox) = if connection.wants_sandbox() {
             let sandbox = start_embedded_sandbox(&paths).await?;
             let server = ServerUrl::parse(sandbox.url(), false)
                 .map_err(|e| Error::new(ErrorKind::Local, e.to_string()))?;
@@ -110,15 +149,15 @@ impl Session {
             };
             (server, credential, Some(sandbox))
         } else {
-            let given = global.server.as_deref().filter(|s| !s.trim().is_empty());
+            let given = connection.server.as_deref().filter(|s| !s.trim().is_empty());
             let server = given.or(config.server.as_deref()).ok_or_else(|| {
                 Error::invalid(
                     "no server given: pass --server URL or set ELITEA_SERVER, or log in with `elitea-tokens login --server URL` \
                      (or use --sandbox to try the tool without an account)",
                 )
             })?;
-            let server =
-                ServerUrl::parse(server, global.insecure_http).map_err(|e| Error::invalid(e.to_string()))?;
+            let server = ServerUrl::parse(server, connection.insecure_http)
+                .map_err(|e| Error::invalid(e.to_string()))?;
             let credential = match source {
                 CredentialSource::Given(secret) => secret,
                 CredentialSource::Resolve => match flag_token {
@@ -138,7 +177,7 @@ impl Session {
         let client = Client::new(server, credential, options)?;
         let service = Service::new(Parts {
             client,
-            clock: Arc::new(SystemClock),
+            clock: Arc::clone(&connection.clock),
             secrets: secrets.clone(),
             state: State::new(&paths.state_dir),
             config,

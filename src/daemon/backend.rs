@@ -1,0 +1,678 @@
+//! The language-server side: `initialize`, `shutdown`, and one handler per `elitea/*` request.
+//! Handlers translate between the protocol (`ext`) and the service; mutations go through the
+//! actor; reads are answered from the daemon's memory when it can.
+
+use super::actor::Actor;
+use super::ext::{self, *};
+use crate::domain::{Expiration, PageSize, Query, Secret, Token};
+use crate::error::{Error, ErrorKind};
+use crate::service::{ApplyRequest, PreviewRequest, RotateOptions, RotationStep, Selector};
+use crate::session::{Connection, CredentialSource, Session};
+use crate::state::{Ide, StateData};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use tower_lsp_server::jsonrpc::{self, ErrorCode};
+use tower_lsp_server::ls_types::NumberOrString;
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer};
+use uuid::Uuid;
+
+/// The application error code every `elitea/*` failure carries; `data.kind` says which.
+pub const APPLICATION_ERROR: i64 = -32001;
+
+/// How long the token list is answered from memory before the server is asked again.
+const LIST_MAX_AGE: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Turns a domain error into a JSON-RPC error with a stable `data.kind`.
+pub fn rpc_error(error: Error) -> jsonrpc::Error {
+    jsonrpc::Error {
+        code: ErrorCode::ServerError(APPLICATION_ERROR),
+        message: error.message.clone().into(),
+        data: serde_json::to_value(&error).ok(),
+    }
+}
+
+fn invalid(message: impl Into<String>) -> jsonrpc::Error {
+    rpc_error(Error::invalid(message))
+}
+
+/// What the daemon knows, shared by the handlers and its background tasks.
+#[derive(Default)]
+pub struct Memory {
+    /// The last token list from the server, and when it came.
+    pub tokens: Option<(Vec<Token>, DateTime<Utc>)>,
+    /// Whether this machine holds each token's full value.
+    pub stored: HashMap<Uuid, bool>,
+    /// The tool's state (where tokens are applied), as last read.
+    pub state: StateData,
+    /// Tokens the open workspaces use, and which folders use each.
+    pub in_use: HashMap<Uuid, Vec<String>>,
+}
+
+pub struct Shared {
+    pub client: Client,
+    pub options: RwLock<InitializationOptions>,
+    pub folders: RwLock<Vec<PathBuf>>,
+    pub session: tokio::sync::RwLock<Option<Result<Arc<Session>, Error>>>,
+    pub memory: RwLock<Memory>,
+    pub actor: Actor,
+    /// Wakes the reminder scheduler to plan again.
+    pub reschedule: tokio::sync::Notify,
+}
+
+impl Shared {
+    pub async fn session(&self) -> Result<Arc<Session>, jsonrpc::Error> {
+        match &*self.session.read().await {
+            Some(Ok(session)) => Ok(Arc::clone(session)),
+            Some(Err(error)) => Err(rpc_error(error.clone())),
+            None => Err(invalid("the daemon is not initialized yet")),
+        }
+    }
+
+    pub fn folders(&self) -> Vec<PathBuf> {
+        self.folders.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn memory(&self) -> std::sync::RwLockReadGuard<'_, Memory> {
+        self.memory.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn memory_mut(&self) -> std::sync::RwLockWriteGuard<'_, Memory> {
+        self.memory.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Re-reads the state and the open workspaces' settings (after a mutation, or when a file
+    /// changed), so "which token is used where" is current.
+    pub fn reload_state(&self, session: &Session) {
+        let state = match session.service.state().read() {
+            Ok(state) => state,
+            Err(e) => {
+                tracing::warn!("cannot read the state: {}", e.message);
+                return;
+            }
+        };
+        let in_use = super::scheduler::scan_in_use(&self.folders(), &state, session.service.server());
+        let mut memory = self.memory_mut();
+        memory.state = state;
+        memory.in_use = in_use;
+    }
+
+    /// Forgets the token list so the next read asks the server.
+    pub fn invalidate(&self) {
+        let mut memory = self.memory_mut();
+        memory.tokens = None;
+        memory.stored.clear();
+    }
+
+    /// The token list: from memory when fresh, else from the server; the last known list,
+    /// marked stale, when the server cannot be reached.
+    pub async fn tokens(
+        &self,
+        session: &Session,
+        refresh: bool,
+    ) -> Result<(Vec<Token>, DateTime<Utc>, bool), Error> {
+        let now = session.service.now();
+        if !refresh
+            && let Some((tokens, at)) = &self.memory().tokens
+            && now - *at < LIST_MAX_AGE
+        {
+            return Ok((tokens.clone(), *at, false));
+        }
+        match session.service.client().list_tokens().await {
+            Ok(tokens) => {
+                self.memory_mut().tokens = Some((tokens.clone(), now));
+                Ok((tokens, now, false))
+            }
+            Err(e)
+                if matches!(
+                    e.kind,
+                    ErrorKind::Unreachable | ErrorKind::ServerError | ErrorKind::Protocol
+                ) =>
+            {
+                match &self.memory().tokens {
+                    Some((tokens, at)) => Ok((tokens.clone(), *at, true)),
+                    None => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Open workspace folders whose IDE files use the token.
+    pub fn used_in(&self, uuid: Uuid) -> Vec<String> {
+        self.memory().in_use.get(&uuid).cloned().unwrap_or_default()
+    }
+
+    /// Whether this machine holds each token's value, looked up once and then remembered.
+    async fn stored(&self, session: &Session, uuids: &[Uuid]) -> HashMap<Uuid, bool> {
+        let mut known: HashMap<Uuid, bool> = HashMap::new();
+        let mut missing = Vec::new();
+        {
+            let memory = self.memory();
+            for uuid in uuids {
+                match memory.stored.get(uuid) {
+                    Some(stored) => {
+                        known.insert(*uuid, *stored);
+                    }
+                    None => missing.push(*uuid),
+                }
+            }
+        }
+        for uuid in missing {
+            let stored = matches!(session.service.stored_value(uuid).await, Ok(Some(_)));
+            self.memory_mut().stored.insert(uuid, stored);
+            known.insert(uuid, stored);
+        }
+        known
+    }
+
+    async fn rows(&self, session: &Session, tokens: &[&Token]) -> Vec<TokenRow> {
+        let uuids: Vec<Uuid> = tokens.iter().map(|t| t.uuid).collect();
+        let stored = self.stored(session, &uuids).await;
+        let now = session.service.now();
+        tokens
+            .iter()
+            .map(|t| {
+                row(
+                    t,
+                    now,
+                    stored.get(&t.uuid).copied().unwrap_or(false),
+                    self.used_in(t.uuid),
+                )
+            })
+            .collect()
+    }
+
+    pub async fn notify_changed(&self, reason: &str) {
+        self.reschedule.notify_one();
+        if self.wants(TOKENS_CHANGED) {
+            self.client
+                .send_notification::<ext::TokensChanged>(TokensChangedParams {
+                    reason: reason.to_string(),
+                })
+                .await;
+        }
+    }
+
+    /// Whether the client declared it renders this notification itself.
+    pub fn wants(&self, method: &str) -> bool {
+        self.options
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .notifications
+            .iter()
+            .any(|m| m == method)
+    }
+}
+
+pub fn row(token: &Token, now: DateTime<Utc>, stored: bool, used_in: Vec<String>) -> TokenRow {
+    let summary = token.summary(now);
+    TokenRow {
+        uuid: summary.uuid,
+        name: summary.name,
+        value: summary.value,
+        expires: summary.expires,
+        status: summary.status,
+        label: summary.label,
+        stored,
+        used_in,
+    }
+}
+
+fn selector(token: &TokenRef) -> Result<Selector, jsonrpc::Error> {
+    match (&token.uuid, &token.name) {
+        (Some(uuid), _) => Ok(Selector::Uuid(*uuid)),
+        (None, Some(name)) if !name.is_empty() => Ok(Selector::Name(name.clone())),
+        _ => Err(invalid("name the token with `name` or `uuid`")),
+    }
+}
+
+fn parse_expires(text: &Option<String>) -> Result<Option<Expiration>, jsonrpc::Error> {
+    text.as_deref()
+        .map(|t| t.parse::<Expiration>().map_err(|e| invalid(e.to_string())))
+        .transpose()
+}
+
+/// Runs a rotation through the actor, reporting its steps as `$/progress` under
+/// `work_done_token` when one is given, and refreshes what the daemon knows afterwards.
+pub async fn run_rotation(
+    shared: &Arc<Shared>,
+    session: &Arc<Session>,
+    selector: Selector,
+    options: RotateOptions,
+    work_done_token: Option<NumberOrString>,
+) -> Result<crate::service::RotationReport, Error> {
+    // Steps travel to a task that reports them; the rotation itself never waits on the client.
+    let (steps, mut step_queue) = tokio::sync::mpsc::unbounded_channel::<RotationStep>();
+    let reporter = work_done_token.map(|token| {
+        let client = shared.client.clone();
+        tokio::spawn(async move {
+            let progress = client.progress(token, "Rotating token").begin().await;
+            while let Some(step) = step_queue.recv().await {
+                progress.report(step.as_str()).await;
+            }
+            progress.finish().await;
+        })
+    });
+    let worker = Arc::clone(session);
+    let report = shared
+        .actor
+        .run(async move {
+            let mut on_step = move |step: RotationStep| {
+                let _ = steps.send(step);
+                ControlFlow::Continue(())
+            };
+            worker.service.rotate(&selector, &options, &mut on_step).await
+        })
+        .await
+        .ok_or_else(|| Error::new(ErrorKind::Local, "the daemon is shutting down"))?;
+    if let Some(reporter) = reporter {
+        let _ = reporter.await;
+    }
+    let report = report?;
+    shared.invalidate();
+    shared.reload_state(session);
+    shared.notify_changed("rotated").await;
+    Ok(report)
+}
+
+pub struct Backend {
+    pub shared: Arc<Shared>,
+    /// What `initialize` starts from before `initializationOptions` apply.
+    defaults: Connection,
+}
+
+impl Backend {
+    pub fn new(client: Client, defaults: Connection) -> Backend {
+        Backend {
+            defaults,
+            shared: Arc::new(Shared {
+                client,
+                options: RwLock::default(),
+                folders: RwLock::default(),
+                session: tokio::sync::RwLock::new(None),
+                memory: RwLock::default(),
+                actor: Actor::spawn(),
+                reschedule: tokio::sync::Notify::new(),
+            }),
+        }
+    }
+
+    fn workspace(&self, given: &Option<String>) -> Result<PathBuf, jsonrpc::Error> {
+        match given {
+            Some(path) => Ok(PathBuf::from(path)),
+            None => self
+                .shared
+                .folders()
+                .into_iter()
+                .next()
+                .ok_or_else(|| invalid("no workspace folder is open; pass `workspace`")),
+        }
+    }
+
+    pub async fn status(&self, _: StatusParams) -> jsonrpc::Result<StatusResult> {
+        let session = self.shared.session().await?;
+        let report = session.service.status().await;
+        Ok(StatusResult {
+            server: report.server,
+            sandbox: session.on_sandbox(),
+            secret_store: report.secret_store.to_string(),
+            secret_store_is_fallback: report.secret_store_is_fallback,
+            credential: report.credential,
+            problem: report.problem.map(|e| ErrorData {
+                kind: e.kind.to_string(),
+                message: e.message,
+            }),
+            tokens: report.tokens,
+            workspace_folders: self
+                .shared
+                .folders()
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect(),
+        })
+    }
+
+    pub async fn login(&self, params: LoginParams) -> jsonrpc::Result<LoginResult> {
+        let shared = Arc::clone(&self.shared);
+        let defaults = self.defaults.clone();
+        let outcome = self
+            .shared
+            .actor
+            .run(async move {
+                let connection = Connection {
+                    server: Some(params.server),
+                    insecure_http: params.insecure_http,
+                    token: None,
+                    sandbox: false,
+                    ..defaults
+                };
+                let session = Session::open(
+                    &connection,
+                    CredentialSource::Given(Secret::new(params.token.trim())),
+                )
+                .await?;
+                let report = session.service.login(&session.paths.config_dir).await?;
+                let session = Arc::new(session);
+                shared.reload_state(&session);
+                *shared.session.write().await = Some(Ok(session));
+                shared.invalidate();
+                Ok::<_, Error>(report)
+            })
+            .await
+            .ok_or_else(|| invalid("the daemon is shutting down"))?
+            .map_err(rpc_error)?;
+        self.shared.notify_changed("login").await;
+        Ok(LoginResult {
+            server: outcome.server,
+            user: outcome.user,
+            personal_project_id: outcome.personal_project_id,
+            secret_store: outcome.secret_store.to_string(),
+            secret_store_is_fallback: outcome.secret_store_is_fallback,
+        })
+    }
+
+    pub async fn list_tokens(&self, params: ListTokensParams) -> jsonrpc::Result<ListTokensResult> {
+        let session = self.shared.session().await?;
+        let page_size = match params.page_size {
+            Some(n) => PageSize::try_from(n).map_err(invalid)?,
+            None => PageSize::default(),
+        };
+        let query = Query {
+            search: params.search,
+            sort: params.sort.unwrap_or_default(),
+            direction: params.direction.unwrap_or_default(),
+            page: params.page.unwrap_or(1).max(1),
+            page_size,
+        };
+        let (tokens, fetched_at, stale) = self
+            .shared
+            .tokens(&session, params.refresh)
+            .await
+            .map_err(rpc_error)?;
+        let page = query.run(&tokens);
+        let rows = self.shared.rows(&session, &page.rows).await;
+        Ok(ListTokensResult {
+            server: session.service.server().to_string(),
+            page: page.page,
+            pages: page.pages,
+            page_size: page_size.get(),
+            total: page.total,
+            stale,
+            fetched_at: Some(fetched_at),
+            tokens: rows,
+        })
+    }
+
+    pub async fn create_token(&self, params: CreateTokenParams) -> jsonrpc::Result<CreateTokenResult> {
+        let session = self.shared.session().await?;
+        let expiration = parse_expires(&params.expires)?.unwrap_or_default();
+        let worker = Arc::clone(&session);
+        let created = self
+            .shared
+            .actor
+            .run(async move { worker.service.create(&params.name, expiration).await })
+            .await
+            .ok_or_else(|| invalid("the daemon is shutting down"))?
+            .map_err(rpc_error)?;
+        self.shared.invalidate();
+        self.shared.reload_state(&session);
+        self.shared.notify_changed("created").await;
+        let now = session.service.now();
+        let (stored_in, store_problem) = match &created.stored_in {
+            Ok(kind) => (Some(kind.to_string()), None),
+            Err(problem) => (None, Some(problem.clone())),
+        };
+        Ok(CreateTokenResult {
+            token: row(&created.token, now, stored_in.is_some(), Vec::new()),
+            value: created.value.expose().to_string(),
+            stored_in,
+            store_problem,
+        })
+    }
+
+    pub async fn preview_settings(
+        &self,
+        params: PreviewSettingsParams,
+    ) -> jsonrpc::Result<PreviewSettingsResult> {
+        let session = self.shared.session().await?;
+        let ide = match params.ide {
+            IdeParam::Vscode => Ide::Vscode,
+            IdeParam::Jetbrains => Ide::Jetbrains,
+            IdeParam::All => return Err(invalid("preview one IDE at a time: `vscode` or `jetbrains`")),
+        };
+        let workspace = params
+            .workspace
+            .clone()
+            .map(PathBuf::from)
+            .or_else(|| self.shared.folders().into_iter().next());
+        let request = PreviewRequest {
+            selector: selector(&params.token)?,
+            ide,
+            flavor: params.profile.flavor,
+            workspace,
+            choices: params.profile.choices(),
+        };
+        let preview = session.service.preview(&request).await.map_err(rpc_error)?;
+        Ok(PreviewSettingsResult {
+            token_known: preview.token_known,
+            note: preview.note,
+            files: preview
+                .files
+                .into_iter()
+                .map(|f| SettingsFile {
+                    file_name: f.path.display().to_string(),
+                    relative: f.relative,
+                    language_id: f.language.to_string(),
+                    content: f.content,
+                })
+                .collect(),
+        })
+    }
+
+    pub async fn apply_settings(&self, params: ApplySettingsParams) -> jsonrpc::Result<ApplySettingsResult> {
+        let session = self.shared.session().await?;
+        let request = ApplyRequest {
+            selector: selector(&params.token)?,
+            ides: match params.ide {
+                IdeParam::Vscode => vec![Ide::Vscode],
+                IdeParam::Jetbrains => vec![Ide::Jetbrains],
+                IdeParam::All => vec![Ide::Vscode, Ide::Jetbrains],
+            },
+            workspace: self.workspace(&params.workspace)?,
+            flavor: params.profile.flavor,
+            choices: params.profile.choices(),
+            gitignore: params.gitignore,
+        };
+        let worker = Arc::clone(&session);
+        let report = self
+            .shared
+            .actor
+            .run(async move { worker.service.apply(&request).await })
+            .await
+            .ok_or_else(|| invalid("the daemon is shutting down"))?
+            .map_err(rpc_error)?;
+        self.shared.reload_state(&session);
+        self.shared.notify_changed("applied").await;
+        Ok(ApplySettingsResult {
+            workspace: report.workspace.display().to_string(),
+            files: report
+                .files
+                .iter()
+                .map(|f| WrittenFileResult {
+                    file_name: f.path.display().to_string(),
+                    relative: f.relative.clone(),
+                    outcome: f.outcome.to_string(),
+                    holds_token: f.holds_token,
+                    git: serde_json::to_value(f.git)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                })
+                .collect(),
+            warnings: report.warnings,
+        })
+    }
+
+    pub async fn delete_token(&self, params: DeleteTokenParams) -> jsonrpc::Result<DeleteTokenResult> {
+        let session = self.shared.session().await?;
+        let selector = selector(&params.token)?;
+        let worker = Arc::clone(&session);
+        let deleted = self
+            .shared
+            .actor
+            .run(async move {
+                let token = worker.service.find(&selector).await?;
+                if params.confirm != token.name {
+                    return Err(Error::invalid(format!(
+                        "the confirmation `{}` does not match the token's name `{}`; nothing deleted",
+                        params.confirm, token.name
+                    )));
+                }
+                worker.service.delete(&token).await
+            })
+            .await
+            .ok_or_else(|| invalid("the daemon is shutting down"))?
+            .map_err(rpc_error)?;
+        self.shared.invalidate();
+        self.shared.reload_state(&session);
+        self.shared.notify_changed("deleted").await;
+        let d = deleted.token;
+        Ok(DeleteTokenResult {
+            deleted: TokenRow {
+                uuid: d.uuid,
+                name: d.name,
+                value: d.value,
+                expires: d.expires,
+                status: d.status,
+                label: d.label,
+                stored: false,
+                used_in: Vec::new(),
+            },
+            still_used_in: deleted
+                .still_used_in
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+        })
+    }
+
+    pub async fn rotate_token(&self, params: RotateTokenParams) -> jsonrpc::Result<RotateTokenResult> {
+        let session = self.shared.session().await?;
+        let selector = selector(&params.token)?;
+        let options = RotateOptions {
+            expires: parse_expires(&params.expires)?,
+        };
+        let report = run_rotation(
+            &self.shared,
+            &session,
+            selector,
+            options,
+            params.work_done_token.clone(),
+        )
+        .await
+        .map_err(rpc_error)?;
+        let now = session.service.now();
+        Ok(RotateTokenResult {
+            outcome: serde_json::to_value(report.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            old_name: report.old_name,
+            old_uuid: report.old_uuid,
+            new: report.new.map(|n| TokenRow {
+                used_in: self.shared.used_in(n.uuid),
+                uuid: n.uuid,
+                name: n.name,
+                value: n.value,
+                expires: n.expires,
+                status: crate::domain::expiry_status(n.expires, now),
+                label: crate::domain::expiry_label(n.expires, now),
+                stored: true,
+            }),
+            updated_files: report
+                .updated_files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            credential_replaced: report.credential_replaced,
+            warnings: report.warnings,
+        })
+    }
+
+    pub async fn snooze_reminder(
+        &self,
+        params: SnoozeReminderParams,
+    ) -> jsonrpc::Result<SnoozeReminderResult> {
+        let session = self.shared.session().await?;
+        let until = params
+            .until
+            .unwrap_or_else(|| session.service.now() + chrono::Duration::hours(24));
+        super::scheduler::snooze(&session, params.uuid, until).map_err(rpc_error)?;
+        self.shared.reschedule.notify_one();
+        Ok(SnoozeReminderResult {
+            uuid: params.uuid,
+            until,
+        })
+    }
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> jsonrpc::Result<InitializeResult> {
+        let options: InitializationOptions = match params.initialization_options {
+            Some(value) => {
+                serde_json::from_value(value).map_err(|e| invalid(format!("initializationOptions: {e}")))?
+            }
+            None => InitializationOptions::default(),
+        };
+        let folders: Vec<PathBuf> = params
+            .workspace_folders
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|f| f.uri.to_file_path().map(|p| p.into_owned()))
+            .collect();
+        *self.shared.folders.write().unwrap_or_else(|e| e.into_inner()) = folders;
+        let defaults = self.defaults.clone();
+        let connection = Connection {
+            server: options.server.clone().or(defaults.server.clone()),
+            sandbox: options.sandbox || defaults.sandbox,
+            insecure_http: options.insecure_http || defaults.insecure_http,
+            ..defaults
+        };
+        *self.shared.options.write().unwrap_or_else(|e| e.into_inner()) = options;
+        let session = Session::open(&connection, CredentialSource::Resolve)
+            .await
+            .map(Arc::new);
+        match &session {
+            Ok(session) => self.shared.reload_state(session),
+            Err(e) => tracing::warn!("not connected: {}", e.message),
+        }
+        *self.shared.session.write().await = Some(session);
+        Ok(InitializeResult {
+            server_info: Some(ServerInfo {
+                name: "elitea-tokens".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
+            capabilities: ServerCapabilities {
+                experimental: Some(
+                    serde_json::json!({ "elitea": { "version": 1, "methods": ext::ALL_METHODS } }),
+                ),
+                ..ServerCapabilities::default()
+            },
+            offset_encoding: None,
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        // Nothing reaches the client before this point; the background tasks start here.
+        super::scheduler::start(Arc::clone(&self.shared));
+        super::watch::start(Arc::clone(&self.shared)).await;
+    }
+
+    async fn shutdown(&self) -> jsonrpc::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,65 @@
+//! `elitea-tokens serve`: the daemon editors start. LSP-style JSON-RPC over stdio
+//! (tower-lsp-server): every operation as an `elitea/*` request, expiry reminders while an IDE
+//! is open, and file watching. The protocol is in `docs/protocol.md`.
+
+mod actor;
+mod backend;
+pub mod ext;
+mod scheduler;
+mod transport;
+mod watch;
+
+pub use backend::{APPLICATION_ERROR, Backend};
+
+use crate::clock::TokioClock;
+use crate::domain::Secret;
+use crate::session::Connection;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tower_lsp_server::{ClientSocket, LspService};
+
+/// The connection a daemon starts from: `ELITEA_SERVER` and `ELITEA_TOKEN` from its
+/// environment, and tokio's clock (so tests can pause it).
+pub fn default_connection() -> Connection {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    Connection {
+        server: env("ELITEA_SERVER"),
+        token: env("ELITEA_TOKEN").map(|t| Secret::new(t.trim())),
+        clock: Arc::new(TokioClock::default()),
+        ..Connection::default()
+    }
+}
+
+/// The service with every `elitea/*` method registered; `initialize` starts from `defaults`.
+pub fn service(defaults: Connection) -> (LspService<Backend>, ClientSocket) {
+    LspService::build(move |client| Backend::new(client, defaults))
+        .custom_method(ext::STATUS, Backend::status)
+        .custom_method(ext::LOGIN, Backend::login)
+        .custom_method(ext::LIST_TOKENS, Backend::list_tokens)
+        .custom_method(ext::CREATE_TOKEN, Backend::create_token)
+        .custom_method(ext::PREVIEW_SETTINGS, Backend::preview_settings)
+        .custom_method(ext::APPLY_SETTINGS, Backend::apply_settings)
+        .custom_method(ext::DELETE_TOKEN, Backend::delete_token)
+        .custom_method(ext::ROTATE_TOKEN, Backend::rotate_token)
+        .custom_method(ext::SNOOZE_REMINDER, Backend::snooze_reminder)
+        .finish()
+}
+
+/// Serves one client over a byte stream pair until it exits or closes its input.
+pub async fn serve<I, O>(input: I, output: O)
+where
+    I: AsyncRead + Unpin,
+    O: AsyncWrite + Unpin,
+{
+    serve_with(default_connection(), input, output).await;
+}
+
+/// As [`serve`], starting from `defaults` (tests give paths, a store and a clock).
+pub async fn serve_with<I, O>(defaults: Connection, input: I, output: O)
+where
+    I: AsyncRead + Unpin,
+    O: AsyncWrite + Unpin,
+{
+    let (service, socket) = service(defaults);
+    transport::run(input, output, service, socket).await;
+}

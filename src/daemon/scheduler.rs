@@ -1,0 +1,253 @@
+//! Expiry reminders: a task that sleeps until the next deadline (never polls), sends what is
+//! due, and plans again when woken (a snooze, a file change, a mutation).
+
+use super::backend::{Shared, run_rotation};
+use super::ext::{self, TOKEN_EXPIRING, TokenExpiringParams};
+use crate::domain::{Reminder, ReminderKind, Secret, Watched, expiry_label, plan};
+use crate::error::Result;
+use crate::ide::{files::VSCODE_TOKEN_KEYS, vscode};
+use crate::reminders::ReminderLog;
+use crate::service::{RotateOptions, Selector};
+use crate::session::Session;
+use crate::state::{Ide, StateData};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_lsp_server::ls_types::{MessageActionItem, MessageType};
+use uuid::Uuid;
+
+/// How long a `window/showMessageRequest` may stay unanswered before the daemon stops waiting.
+const PROMPT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+const ROTATE_NOW: &str = "Rotate now";
+const REMIND_TOMORROW: &str = "Remind me tomorrow";
+
+/// Which tokens the open workspaces use: the token in each `.vscode/settings.json` (known by
+/// its uuid claim, so a hand edit counts), and the JetBrains workspaces recorded in the state.
+pub fn scan_in_use(folders: &[PathBuf], state: &StateData, server: &str) -> HashMap<Uuid, Vec<String>> {
+    let mut in_use: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
+    for folder in folders {
+        let path = folder.join(".vscode/settings.json");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        // A file being written or edited may not parse yet; it is read again on its next change.
+        let Ok(values) = vscode::read_keys(&text, &VSCODE_TOKEN_KEYS) else {
+            continue;
+        };
+        for (_, value) in values {
+            if let Some(uuid) = value.as_str().and_then(|v| Secret::new(v).token_uuid()) {
+                in_use.entry(uuid).or_default().push(folder.display().to_string());
+            }
+        }
+    }
+    for record in &state.workspaces {
+        if record.server == server
+            && record.ide == Ide::Jetbrains
+            && folders.iter().any(|f| f == &record.workspace)
+        {
+            in_use
+                .entry(record.uuid)
+                .or_default()
+                .push(record.workspace.display().to_string());
+        }
+    }
+    in_use
+        .into_iter()
+        .map(|(uuid, mut folders)| {
+            folders.sort();
+            folders.dedup();
+            (uuid, folders)
+        })
+        .collect()
+}
+
+/// The tokens to watch: those in use whose expiry is known (from the server's list, or from
+/// the state when the server cannot be reached).
+fn watched(shared: &Shared, server: &str) -> Vec<Watched> {
+    let memory = shared.memory.read().unwrap_or_else(|e| e.into_inner());
+    memory
+        .in_use
+        .keys()
+        .filter_map(|uuid| {
+            let record = memory.state.token(server, *uuid);
+            let listed = memory
+                .tokens
+                .as_ref()
+                .and_then(|(tokens, _)| tokens.iter().find(|t| t.uuid == *uuid));
+            let expires = match listed {
+                Some(token) => token.expires?,
+                None => record?.expires?,
+            };
+            let name = listed
+                .map(|t| t.name.clone())
+                .or_else(|| record.map(|r| r.name.clone()))
+                .unwrap_or_else(|| uuid.to_string());
+            Some(Watched {
+                uuid: *uuid,
+                name,
+                expires,
+                lifetime: record.map(|r| expires - r.created_at),
+            })
+        })
+        .collect()
+}
+
+pub fn snooze(session: &Session, uuid: Uuid, until: DateTime<Utc>) -> Result<()> {
+    ReminderLog::new(session.service.state().dir()).snooze(uuid, until)
+}
+
+/// Starts the scheduler; it runs until the daemon exits.
+pub fn start(shared: Arc<Shared>) {
+    tokio::spawn(async move {
+        loop {
+            let next = tick(&shared).await;
+            let pause = match (next, shared.session().await) {
+                (Some(at), Ok(session)) => (at - session.service.now()).to_std().unwrap_or(Duration::ZERO),
+                // Nothing to wait for: sleep until something changes.
+                _ => Duration::from_secs(60 * 60 * 24 * 365),
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shared.reschedule.notified() => {}
+            }
+        }
+    });
+}
+
+/// Sends the reminders that are due; returns when the next one is.
+async fn tick(shared: &Arc<Shared>) -> Option<DateTime<Utc>> {
+    let session = shared.session().await.ok()?;
+    let server = session.service.server().to_string();
+    // The expiry of tokens made elsewhere comes from the server's list (memory when fresh).
+    if let Err(e) = shared.tokens(&session, false).await {
+        tracing::debug!("token list unavailable, planning from local state: {}", e.message);
+    }
+    let tokens = watched(shared, &server);
+    let log = ReminderLog::new(session.service.state().dir());
+    let data = match log.load() {
+        Ok(data) => data,
+        Err(e) => {
+            tracing::warn!("cannot read the reminder log: {}", e.message);
+            return None;
+        }
+    };
+    let now = session.service.now();
+    let planned = plan(
+        &tokens,
+        now,
+        |key| data.is_shown(key),
+        |uuid| data.snoozed_until(uuid),
+    );
+    let claimed = match log.claim(&planned.keys_to_claim()) {
+        Ok(claimed) => claimed,
+        Err(e) => {
+            tracing::warn!("cannot update the reminder log: {}", e.message);
+            return planned.next;
+        }
+    };
+    for reminder in planned.due.iter().filter(|r| claimed.contains(&r.key())) {
+        send(shared, &session, reminder).await;
+    }
+    planned.next
+}
+
+fn message(reminder: &Reminder, label: &str) -> String {
+    match reminder.kind {
+        ReminderKind::Expired => format!(
+            "The ELITEA token `{}` has expired; the IDE can no longer reach ELITEA. Rotate it to get a new one.",
+            reminder.name
+        ),
+        _ => format!(
+            "The ELITEA token `{}` expires {label}. Rotate it now to keep the IDE working.",
+            reminder.name
+        ),
+    }
+}
+
+async fn send(shared: &Arc<Shared>, session: &Arc<Session>, reminder: &Reminder) {
+    let now = session.service.now();
+    let label = expiry_label(Some(reminder.expires), now).to_lowercase();
+    let workspaces = shared
+        .memory
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .in_use
+        .get(&reminder.uuid)
+        .cloned()
+        .unwrap_or_default();
+    tracing::info!(uuid = %reminder.uuid, kind = reminder.kind.as_str(), "reminder");
+    if shared.wants(TOKEN_EXPIRING) {
+        shared
+            .client
+            .send_notification::<ext::TokenExpiring>(TokenExpiringParams {
+                uuid: reminder.uuid,
+                name: reminder.name.clone(),
+                expires: reminder.expires,
+                label: expiry_label(Some(reminder.expires), now),
+                severity: reminder.severity().as_str().to_string(),
+                kind: reminder.kind.as_str().to_string(),
+                actions: vec!["rotate".into(), "snooze".into()],
+                workspaces,
+            })
+            .await;
+        return;
+    }
+    // A generic LSP client: a message with two buttons, from a task of its own with a
+    // timeout, so no handler ever waits on the user.
+    let shared = Arc::clone(shared);
+    let session = Arc::clone(session);
+    let reminder = reminder.clone();
+    tokio::spawn(async move {
+        let typ = match reminder.kind {
+            ReminderKind::Expired => MessageType::ERROR,
+            ReminderKind::SevenDays => MessageType::INFO,
+            _ => MessageType::WARNING,
+        };
+        let actions = vec![
+            MessageActionItem {
+                title: ROTATE_NOW.into(),
+                properties: Default::default(),
+            },
+            MessageActionItem {
+                title: REMIND_TOMORROW.into(),
+                properties: Default::default(),
+            },
+        ];
+        let asked = shared
+            .client
+            .show_message_request(typ, message(&reminder, &label), Some(actions));
+        let choice = match tokio::time::timeout(PROMPT_TIMEOUT, asked).await {
+            Ok(Ok(Some(item))) => item.title,
+            _ => return,
+        };
+        if choice == ROTATE_NOW {
+            let selector = Selector::Uuid(reminder.uuid);
+            match run_rotation(&shared, &session, selector, RotateOptions::default(), None).await {
+                Ok(report) => {
+                    let name = report.new.map(|n| n.name).unwrap_or_default();
+                    shared
+                        .client
+                        .show_message(
+                            MessageType::INFO,
+                            format!("Rotated `{}`: now `{name}`.", reminder.name),
+                        )
+                        .await;
+                }
+                Err(e) => {
+                    shared
+                        .client
+                        .show_message(MessageType::ERROR, format!("Rotation failed: {}", e.message))
+                        .await;
+                }
+            }
+        } else if choice == REMIND_TOMORROW {
+            let until = session.service.now() + chrono::Duration::hours(24);
+            if let Err(e) = snooze(&session, reminder.uuid, until) {
+                tracing::warn!("cannot snooze: {}", e.message);
+            }
+            shared.reschedule.notify_one();
+        }
+    });
+}

@@ -1,0 +1,159 @@
+//! The edge between stdio and tower-lsp-server. tower-lsp-server's reader stops for good at the
+//! first body that is not JSON (its framed stream ends after an error), which would turn one
+//! malformed message into a dead daemon. Frames are checked here first: a well-formed message
+//! passes through untouched; anything else is answered with a JSON-RPC error and skipped.
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+/// The largest message accepted; a bigger `Content-Length` is refused rather than buffered.
+const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut framed = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+    framed.extend_from_slice(body);
+    framed
+}
+
+fn error_frame(code: i64, message: &str) -> Vec<u8> {
+    let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
+    frame(body.to_string().as_bytes())
+}
+
+/// Reads one frame: `Ok(Some(Ok(body)))`, `Ok(Some(Err(problem)))` for a bad header block
+/// (already consumed), `Ok(None)` at the end of input.
+async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
+) -> std::io::Result<Option<Result<Vec<u8>, String>>> {
+    let mut length: Option<Result<usize, String>> = None;
+    let mut saw_header = false;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).await? == 0 {
+            return Ok(None);
+        }
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.is_empty() {
+            if saw_header {
+                break;
+            }
+            continue;
+        }
+        saw_header = true;
+        if let Some((name, value)) = line.split_once(':')
+            && name.trim().eq_ignore_ascii_case("content-length")
+        {
+            length = Some(
+                value
+                    .trim()
+                    .parse::<usize>()
+                    .map_err(|_| format!("invalid Content-Length `{}`", value.trim())),
+            );
+        }
+    }
+    let length = match length {
+        None => return Ok(Some(Err("missing Content-Length header".into()))),
+        Some(Err(problem)) => return Ok(Some(Err(problem))),
+        Some(Ok(n)) if n > MAX_MESSAGE => return Ok(Some(Err(format!("message of {n} bytes is too large")))),
+        Some(Ok(n)) => n,
+    };
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).await?;
+    Ok(Some(Ok(body)))
+}
+
+/// Copies well-formed messages from `input` to the server; answers the rest through `errors`.
+async fn relay_input<I, W>(input: I, mut server: W, errors: mpsc::UnboundedSender<Vec<u8>>)
+where
+    I: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut reader = BufReader::new(input);
+    loop {
+        let body = match read_frame(&mut reader).await {
+            Ok(Some(Ok(body))) => body,
+            Ok(Some(Err(problem))) => {
+                tracing::warn!("bad message framing: {problem}");
+                let _ = errors.send(error_frame(-32700, &format!("Parse error: {problem}")));
+                continue;
+            }
+            // End of input (or a read error): the server sees its input close and stops.
+            Ok(None) | Err(_) => return,
+        };
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(_)) => {
+                if server.write_all(&frame(&body)).await.is_err() || server.flush().await.is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {
+                let _ = errors.send(error_frame(
+                    -32600,
+                    "Invalid request: a message must be a JSON object",
+                ));
+            }
+            Err(e) => {
+                tracing::warn!("a message is not JSON: {e}");
+                let _ = errors.send(error_frame(-32700, &format!("Parse error: {e}")));
+            }
+        }
+    }
+}
+
+/// Copies the server's frames to `output`, with the relay's error answers between them.
+async fn relay_output<R, O>(server: R, mut errors: mpsc::UnboundedReceiver<Vec<u8>>, mut output: O)
+where
+    R: AsyncRead + Unpin,
+    O: AsyncWrite + Unpin,
+{
+    let mut reader = BufReader::new(server);
+    let mut errors_open = true;
+    loop {
+        let framed = tokio::select! {
+            next = read_frame(&mut reader) => match next {
+                Ok(Some(Ok(body))) => frame(&body),
+                Ok(Some(Err(_))) => continue,
+                Ok(None) | Err(_) => break,
+            },
+            error = errors.recv(), if errors_open => match error {
+                Some(framed) => framed,
+                None => {
+                    errors_open = false;
+                    continue;
+                }
+            },
+        };
+        if output.write_all(&framed).await.is_err() || output.flush().await.is_err() {
+            return;
+        }
+    }
+    // The server is done; answers to malformed input still queued go out last.
+    while let Ok(framed) = errors.try_recv() {
+        let _ = output.write_all(&framed).await;
+    }
+    let _ = output.flush().await;
+}
+
+/// Runs the service between `input` and `output` behind the checks above.
+pub async fn run<I, O>(
+    input: I,
+    output: O,
+    service: tower_lsp_server::LspService<super::Backend>,
+    socket: tower_lsp_server::ClientSocket,
+) where
+    I: AsyncRead + Unpin,
+    O: AsyncWrite + Unpin,
+{
+    let (to_server, server_input) = tokio::io::duplex(1 << 20);
+    let (server_output, from_server) = tokio::io::duplex(1 << 20);
+    let (errors, error_queue) = mpsc::unbounded_channel();
+    let server = tower_lsp_server::Server::new(server_input, server_output, socket).serve(service);
+    tokio::join!(
+        async {
+            server.await;
+        },
+        relay_input(input, to_server, errors),
+        relay_output(from_server, error_queue, output),
+    );
+}

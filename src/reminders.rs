@@ -1,0 +1,203 @@
+//! The reminder log in the state directory: which expiry reminders have been shown, and the
+//! snoozes. Every daemon on the machine (one per IDE window) shares it, so a notice is sent once
+//! however many windows are open, and a restart does not repeat one.
+//!
+//! `reminders.json` (no secrets, owner-only, replaced atomically):
+//!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "shown": ["<uuid>:seven_days", "<uuid>:expired"],
+//!   "snoozes": { "<uuid>": "2026-03-01T09:00:00Z" }
+//! }
+//! ```
+//!
+//! `shown` holds the keys of `domain::reminder_key`, sorted; unknown keys are kept as they are
+//! (a newer daemon may write kinds this one does not know). Changes happen under an exclusive
+//! lock on `reminders.lock`; reads need none, since the file is only ever replaced whole.
+
+use crate::domain::{Plan, Reminder};
+use crate::error::{Error, ErrorKind, Result};
+use crate::fsx::{Access, create_private_dir, write_atomic};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use uuid::Uuid;
+
+const VERSION: u32 = 1;
+
+/// The shared log of shown reminders and snoozes.
+#[derive(Debug, Clone)]
+pub struct ReminderLog {
+    dir: PathBuf,
+    file: PathBuf,
+}
+
+/// A snapshot of the log, for planning.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct LogData {
+    /// Keys (`<uuid>:<kind>`) of the reminders already shown or superseded.
+    pub shown: HashSet<String>,
+    /// When each snoozed token may be reminded again.
+    pub snoozes: HashMap<Uuid, DateTime<Utc>>,
+}
+
+impl LogData {
+    /// The `shown` argument of `domain::plan`: `|k| data.is_shown(k)`.
+    pub fn is_shown(&self, key: &str) -> bool {
+        self.shown.contains(key)
+    }
+
+    /// The `snoozed_until` argument of `domain::plan`: `|u| data.snoozed_until(u)`.
+    pub fn snoozed_until(&self, uuid: Uuid) -> Option<DateTime<Utc>> {
+        self.snoozes.get(&uuid).copied()
+    }
+}
+
+/// The file as written: sorted, so that it diffs and reads well.
+#[derive(Serialize)]
+struct OnDisk<'a> {
+    version: u32,
+    shown: Vec<&'a str>,
+    snoozes: BTreeMap<Uuid, DateTime<Utc>>,
+}
+
+impl ReminderLog {
+    pub fn new(state_dir: &Path) -> ReminderLog {
+        ReminderLog {
+            dir: state_dir.to_path_buf(),
+            file: state_dir.join("reminders.json"),
+        }
+    }
+
+    /// The log file, for a watcher that replans when another daemon writes it.
+    pub fn path(&self) -> &Path {
+        &self.file
+    }
+
+    /// Snapshot for planning. A missing file is empty. A damaged file is logged and read as
+    /// empty rather than stopping reminders (the worst case is a repeated notice); it is
+    /// replaced on the next change.
+    pub fn load(&self) -> Result<LogData> {
+        Ok(self.read()?.unwrap_or_default())
+    }
+
+    /// For each key not yet shown, marks it shown and returns it, in the order given. Keys
+    /// already claimed (by this or another daemon) are not returned: only the claimer sends.
+    pub fn claim(&self, keys: &[String]) -> Result<Vec<String>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.update(|data| {
+            let won: Vec<String> = keys
+                .iter()
+                .filter(|k| data.shown.insert((*k).clone()))
+                .cloned()
+                .collect();
+            let changed = !won.is_empty();
+            (won, changed)
+        })
+    }
+
+    /// Claims a plan's due and superseded reminders together, and returns the due reminders
+    /// this daemon won, the ones it should send.
+    pub fn claim_plan(&self, plan: &Plan) -> Result<Vec<Reminder>> {
+        let won: HashSet<String> = self.claim(&plan.keys_to_claim())?.into_iter().collect();
+        Ok(plan
+            .due
+            .iter()
+            .filter(|r| won.contains(&r.key()))
+            .cloned()
+            .collect())
+    }
+
+    /// Silences a token's reminders (except `Expired`) until `until`, replacing an earlier
+    /// snooze; a past `until` lifts it.
+    pub fn snooze(&self, uuid: Uuid, until: DateTime<Utc>) -> Result<()> {
+        self.update(|data| {
+            let changed = data.snoozes.insert(uuid, until) != Some(until);
+            ((), changed)
+        })
+    }
+
+    /// Drops the entries of tokens not in `live` (deleted, or rotated away), keeping the file
+    /// small. Keys that name no token are dropped too.
+    pub fn prune(&self, live: &[Uuid]) -> Result<()> {
+        let live: HashSet<Uuid> = live.iter().copied().collect();
+        self.update(|data| {
+            let before = (data.shown.len(), data.snoozes.len());
+            data.shown
+                .retain(|key| key_uuid(key).is_some_and(|u| live.contains(&u)));
+            data.snoozes.retain(|uuid, _| live.contains(uuid));
+            ((), before != (data.shown.len(), data.snoozes.len()))
+        })
+    }
+
+    fn local_error(&self, what: &str, e: impl std::fmt::Display) -> Error {
+        Error::new(
+            ErrorKind::Local,
+            format!("cannot {what} in {}: {e}", self.dir.display()),
+        )
+    }
+
+    /// The file's contents; `None` when it is damaged (logged).
+    fn read(&self) -> Result<Option<LogData>> {
+        match std::fs::read(&self.file) {
+            Ok(bytes) => match serde_json::from_slice::<LogData>(&bytes) {
+                Ok(data) => Ok(Some(data)),
+                Err(e) => {
+                    tracing::warn!(
+                        file = %self.file.display(),
+                        error = %e,
+                        "the reminder log is damaged; starting afresh (a reminder may repeat)"
+                    );
+                    Ok(None)
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Some(LogData::default())),
+            Err(e) => Err(self.local_error("read the reminder log", e)),
+        }
+    }
+
+    /// Changes the log under the lock; writes it only when `change` says it changed something
+    /// (or the file was damaged), so idle daemons do not rewrite it.
+    fn update<T>(&self, change: impl FnOnce(&mut LogData) -> (T, bool)) -> Result<T> {
+        create_private_dir(&self.dir).map_err(|e| self.local_error("create the state directory", e))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join("reminders.lock"))
+            .map_err(|e| self.local_error("open the reminder lock", e))?;
+        lock.lock()
+            .map_err(|e| self.local_error("lock the reminder log", e))?;
+        let read = self.read()?;
+        let damaged = read.is_none();
+        let mut data = read.unwrap_or_default();
+        let (result, changed) = change(&mut data);
+        if changed || damaged {
+            let mut shown: Vec<&str> = data.shown.iter().map(String::as_str).collect();
+            shown.sort_unstable();
+            let disk = OnDisk {
+                version: VERSION,
+                shown,
+                snoozes: data.snoozes.iter().map(|(u, t)| (*u, *t)).collect(),
+            };
+            let text = serde_json::to_vec_pretty(&disk)
+                .map_err(|e| self.local_error("encode the reminder log", e))?;
+            write_atomic(&self.file, &text, Access::OwnerOnly)
+                .map_err(|e| self.local_error("write the reminder log", e))?;
+        }
+        drop(lock);
+        Ok(result)
+    }
+}
+
+/// The token a key is about: the part before the first `:`.
+fn key_uuid(key: &str) -> Option<Uuid> {
+    key.split_once(':')
+        .and_then(|(uuid, _)| Uuid::parse_str(uuid).ok())
+}

@@ -1,0 +1,365 @@
+//! The daemon in-process: the real tower-lsp-server `Server` over two `tokio::io::duplex` pairs,
+//! driven by a test client that answers the server's requests. Transcripts are snapshotted.
+
+mod common;
+
+use common::lsp::{TestClient, method_of};
+use elitea_tokens::clock::TokioClock;
+use elitea_tokens::daemon;
+use elitea_tokens::domain::Secret;
+use elitea_tokens::paths::Paths;
+use elitea_tokens::sandbox::{Sandbox, SandboxOptions};
+use elitea_tokens::secrets::{StoreChoice, StoreKind};
+use elitea_tokens::session::Connection;
+use elitea_tokens::state::{State, TokenRecord};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn start(defaults: Connection) -> TestClient {
+    let (client_write, server_read) = tokio::io::duplex(1 << 16);
+    let (server_write, client_read) = tokio::io::duplex(1 << 16);
+    tokio::spawn(daemon::serve_with(defaults, server_read, server_write));
+    TestClient::new(client_read, client_write)
+}
+
+fn defaults(server: &str, token: &str, home: &Path) -> Connection {
+    Connection {
+        server: Some(server.to_string()),
+        token: Some(Secret::new(token)),
+        clock: Arc::new(TokioClock::default()),
+        paths: Some(Paths::under(home.to_path_buf())),
+        store: Some(StoreChoice::Only(StoreKind::Memory)),
+        ..Connection::default()
+    }
+}
+
+/// Replaces every uuid inside a text with `<uuid>`.
+fn mask_uuids(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        if rest.len() >= 36 && rest.is_char_boundary(36) && uuid::Uuid::parse_str(&rest[..36]).is_ok() {
+            out.push_str("<uuid>");
+            rest = &rest[36..];
+        } else {
+            let c = rest.chars().next().unwrap();
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
+/// Replaces what changes from run to run (uuids, tokens, times, ports, paths) with placeholders.
+fn normalize(value: &Value, replacements: &[(&str, &str)]) -> Value {
+    match value {
+        Value::String(s) => {
+            let mut s = s.clone();
+            for (from, to) in replacements {
+                s = s.replace(from, to);
+            }
+            s = mask_uuids(&s);
+            if s == "<uuid>" {
+                "<uuid>".into()
+            } else if s.starts_with("eyJ") {
+                "<token>".into()
+            } else if chrono::DateTime::parse_from_rfc3339(&s).is_ok() {
+                "<time>".into()
+            } else if s.len() == 7 && s.starts_with("...") {
+                "...<last4>".into()
+            } else {
+                Value::String(s)
+            }
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|v| normalize(v, replacements)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), normalize(v, replacements)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[tokio::test]
+async fn every_request_round_trips_and_the_transcript_holds() {
+    let sandbox = Sandbox::start(SandboxOptions {
+        auth_cache: Duration::ZERO,
+        ..SandboxOptions::default()
+    })
+    .await
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let workspace = home.path().join("ws");
+    std::fs::create_dir_all(&workspace).unwrap();
+    let workspace = workspace.canonicalize().unwrap();
+    let mut client = start(defaults(sandbox.url(), sandbox.bootstrap_token(), home.path()));
+    let init = client
+        .initialize(
+            &[&workspace],
+            json!({"notifications": ["elitea/tokenExpiring", "elitea/tokensChanged"]}),
+        )
+        .await;
+    assert_eq!(init["result"]["serverInfo"]["name"], "elitea-tokens");
+
+    let status = client.request("elitea/status", json!({})).await;
+    assert_eq!(status["result"]["credential"], "ok", "{status}");
+
+    let created = client
+        .request(
+            "elitea/createToken",
+            json!({"name": "VSCode-Dev", "expires": "30d"}),
+        )
+        .await;
+    let value = created["result"]["value"].as_str().unwrap().to_string();
+    assert_eq!(value.len(), 226);
+    assert_eq!(created["result"]["storedIn"], "memory");
+    let taken = client
+        .request("elitea/createToken", json!({"name": "VSCode-Dev"}))
+        .await;
+    assert_eq!(taken["error"]["data"]["kind"], "name_taken");
+
+    let applied = client
+        .request(
+            "elitea/applySettings",
+            json!({"name": "VSCode-Dev", "ide": "all"}),
+        )
+        .await;
+    assert_eq!(
+        applied["result"]["files"].as_array().unwrap().len(),
+        3,
+        "{applied}"
+    );
+    let settings = std::fs::read_to_string(workspace.join(".vscode/settings.json")).unwrap();
+    assert!(settings.contains(&value));
+
+    let listed = client
+        .request("elitea/listTokens", json!({"search": "vscode"}))
+        .await;
+    let row = &listed["result"]["tokens"][0];
+    assert_eq!(row["name"], "VSCode-Dev");
+    assert_eq!(row["stored"], true);
+    assert_eq!(row["usedIn"], json!([workspace.display().to_string()]));
+    assert_eq!(listed["result"]["stale"], false);
+
+    let preview = client
+        .request(
+            "elitea/previewSettings",
+            json!({"name": "VSCode-Dev", "ide": "jetbrains", "flavor": "current"}),
+        )
+        .await;
+    assert_eq!(preview["result"]["files"][0]["languageId"], "xml");
+
+    let wrong = client
+        .request(
+            "elitea/deleteToken",
+            json!({"name": "VSCode-Dev", "confirm": "vscode-dev"}),
+        )
+        .await;
+    assert_eq!(wrong["error"]["code"], daemon::APPLICATION_ERROR);
+    assert_eq!(wrong["error"]["data"]["kind"], "invalid_input");
+
+    let rotated = client
+        .request(
+            "elitea/rotateToken",
+            json!({"name": "VSCode-Dev", "workDoneToken": "rotation-1"}),
+        )
+        .await;
+    assert_eq!(rotated["result"]["outcome"], "rotated", "{rotated}");
+    let steps: Vec<String> = client
+        .pending
+        .iter()
+        .filter(|m| method_of(m) == "$/progress")
+        .filter_map(|m| m["params"]["value"]["message"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        steps,
+        vec!["planned", "created", "stored", "verified", "installed", "done"]
+    );
+    let new_name = rotated["result"]["new"]["name"].as_str().unwrap().to_string();
+    let settings = std::fs::read_to_string(workspace.join(".vscode/settings.json")).unwrap();
+    assert!(!settings.contains(&value), "the old token left the file");
+
+    let snoozed = client
+        .request(
+            "elitea/snoozeReminder",
+            json!({"uuid": rotated["result"]["new"]["uuid"]}),
+        )
+        .await;
+    assert!(snoozed["result"]["until"].is_string(), "{snoozed}");
+    let deleted = client
+        .request(
+            "elitea/deleteToken",
+            json!({"name": new_name, "confirm": new_name}),
+        )
+        .await;
+    assert_eq!(
+        deleted["result"]["stillUsedIn"],
+        json!([workspace.display().to_string()]),
+        "{deleted}"
+    );
+    client.request("shutdown", Value::Null).await;
+
+    let home_path = home.path().canonicalize().unwrap().display().to_string();
+    let replacements = [(sandbox.url(), "<server>"), (home_path.as_str(), "<home>")];
+    // Requests and responses in order; notifications travel on their own path and may pass a
+    // response, so they are listed apart, sorted, leaving out the file watcher's (timing).
+    let normalized = |m: &Value| normalize(m, &replacements);
+    let exchanges: Vec<Value> = client
+        .transcript
+        .iter()
+        .filter(|(_, m)| m.get("id").is_some())
+        .map(|(direction, m)| json!({direction.as_str(): normalized(m)}))
+        .collect();
+    let mut notifications: Vec<String> = client
+        .transcript
+        .iter()
+        .filter(|(_, m)| m.get("id").is_none() && method_of(m) != "initialized")
+        .filter(|(_, m)| {
+            !["settings_edited", "state_changed"].contains(&m["params"]["reason"].as_str().unwrap_or(""))
+        })
+        .map(|(_, m)| normalized(m).to_string())
+        .collect();
+    notifications.sort();
+    let transcript = json!({"exchanges": exchanges, "notifications": notifications});
+    insta::assert_json_snapshot!("daemon_transcript", transcript);
+}
+
+#[tokio::test]
+async fn malformed_json_rpc_gets_errors_and_the_daemon_keeps_serving() {
+    let home = tempfile::tempdir().unwrap();
+    let mut client = start(defaults(&common::closed_port_url(), "x", home.path()));
+    client.initialize(&[], json!({})).await;
+    let unknown = client.request("elitea/nothing", json!({})).await;
+    assert_eq!(unknown["error"]["code"], -32601);
+    let wrong = client.request("elitea/createToken", json!({"nam": "x"})).await;
+    assert_eq!(wrong["error"]["code"], -32602);
+    let size = client.request("elitea/listTokens", json!({"pageSize": 7})).await;
+    assert_eq!(size["error"]["data"]["kind"], "invalid_input");
+    // (raw bytes, the error code they get)
+    let malformed: [(&[u8], i64); 4] = [
+        (b"Content-Length: 9\r\n\r\n{not json", -32700),
+        (b"Content-Type: application/json\r\n\r\n", -32700),
+        (b"Content-Length: nine\r\n\r\n", -32700),
+        (b"Content-Length: 2\r\n\r\n[]", -32600),
+    ];
+    for (bytes, code) in malformed {
+        client.send_raw(bytes).await;
+        let answer = client
+            .wait_for(Duration::from_secs(10), |m| m["error"]["code"] == code)
+            .await;
+        assert!(
+            answer.is_some(),
+            "{:?} gets {code}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+    let offline = client.request("elitea/listTokens", json!({})).await;
+    assert_eq!(offline["error"]["data"]["kind"], "unreachable", "{offline}");
+}
+
+/// A token with a known expiry in a workspace's settings, for the scheduler tests (no server:
+/// the expiry comes from the state, as when the server cannot be reached).
+fn watched_workspace(
+    home: &Path,
+    server: &str,
+    expires_in: chrono::Duration,
+    lifetime: chrono::Duration,
+) -> (std::path::PathBuf, uuid::Uuid) {
+    use base64::Engine;
+    let uuid = uuid::Uuid::new_v4();
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!(r#"{{"uuid":"{uuid}","expires":null}}"#));
+    let token = format!("eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.{claims}.test-signature");
+    let workspace = home.join("ws");
+    std::fs::create_dir_all(workspace.join(".vscode")).unwrap();
+    std::fs::write(
+        workspace.join(".vscode/settings.json"),
+        format!("{{\n    \"eliteacode.LLMAuthToken\": \"{token}\"\n}}\n"),
+    )
+    .unwrap();
+    let now = chrono::Utc::now();
+    State::new(&Paths::under(home.to_path_buf()).state_dir)
+        .update(|s| {
+            s.tokens.push(TokenRecord {
+                server: server.to_string(),
+                uuid,
+                name: "VSCode-Dev".into(),
+                period: "30 days".into(),
+                created_at: now + expires_in - lifetime,
+                expires: Some(now + expires_in),
+            })
+        })
+        .unwrap();
+    (workspace.canonicalize().unwrap(), uuid)
+}
+
+#[tokio::test(start_paused = true)]
+async fn reminders_fire_at_their_virtual_instants_and_a_snooze_moves_them() {
+    let home = tempfile::tempdir().unwrap();
+    let server = common::closed_port_url();
+    // 8 days left: the 7-day reminder is due in exactly 1 day.
+    let day = chrono::Duration::days(1);
+    let (workspace, uuid) = watched_workspace(home.path(), &server, day * 8, day * 30);
+    let mut client = start(defaults(&server, "x", home.path()));
+    let started = tokio::time::Instant::now();
+    client
+        .initialize(&[&workspace], json!({"notifications": ["elitea/tokenExpiring"]}))
+        .await;
+    let is_reminder = |m: &Value| method_of(m) == "elitea/tokenExpiring";
+    let first = client
+        .wait_for(Duration::from_secs(3 * 86_400), is_reminder)
+        .await
+        .expect("a reminder");
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(
+        (elapsed - 86_400.0).abs() < 5.0,
+        "fired after {elapsed} s, not 1 day"
+    );
+    assert_eq!(first["params"]["kind"], "seven_days");
+    assert_eq!(first["params"]["uuid"], uuid.to_string());
+    assert_eq!(
+        first["params"]["workspaces"],
+        json!([workspace.display().to_string()])
+    );
+
+    // Snoozed past the 1-day reminder's time: it comes when the snooze ends instead.
+    let until = chrono::Utc::now() + day * 8 - chrono::Duration::hours(12);
+    let snoozed = client
+        .request("elitea/snoozeReminder", json!({"uuid": uuid, "until": until}))
+        .await;
+    assert!(snoozed["result"].is_object(), "{snoozed}");
+    let second = client
+        .wait_for(Duration::from_secs(10 * 86_400), is_reminder)
+        .await
+        .expect("a reminder");
+    assert_eq!(second["params"]["kind"], "one_day");
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(elapsed > 7.4 * 86_400.0, "the snooze held it back: {elapsed}");
+
+    let last = client
+        .wait_for(Duration::from_secs(3 * 86_400), |m| {
+            method_of(m) == "elitea/tokenExpiring" && m["params"]["kind"] == "expired"
+        })
+        .await
+        .expect("the final notice");
+    assert_eq!(last["params"]["severity"], "error");
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(
+        (elapsed - 8.0 * 86_400.0).abs() < 5.0,
+        "expired notice after {elapsed} s"
+    );
+}
+
+#[tokio::test]
+async fn the_protocol_document_names_every_method() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/protocol.md")).unwrap();
+    for method in daemon::ext::ALL_METHODS {
+        assert!(
+            doc.contains(&format!("### `{method}`")),
+            "docs/protocol.md has no section for {method}"
+        );
+    }
+}
