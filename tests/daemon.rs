@@ -363,3 +363,56 @@ async fn the_protocol_document_names_every_method() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_hand_edit_of_settings_is_noticed_and_the_reminders_follow_it() {
+    let home = tempfile::tempdir().unwrap();
+    let server = common::closed_port_url();
+    let day = chrono::Duration::days(1);
+    // The workspace starts with a token 20 days from expiry: nothing is due.
+    let (workspace, first) = watched_workspace(home.path(), &server, day * 20, day * 30);
+    let mut client = start(defaults(&server, "x", home.path()));
+    client
+        .initialize(
+            &[&workspace],
+            json!({"notifications": ["elitea/tokenExpiring", "elitea/tokensChanged"]}),
+        )
+        .await;
+    let status = client.request("elitea/status", json!({})).await;
+    assert!(status.get("result").is_some(), "{status}");
+    assert!(
+        client
+            .wait_for(Duration::from_millis(500), |m| method_of(m)
+                == "elitea/tokenExpiring")
+            .await
+            .is_none(),
+        "nothing is due for {first}"
+    );
+
+    // By hand, the user puts in another token, 3 days from expiry: its reminder is due now.
+    let other = home.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let (_, second) = watched_workspace(&other, &server, day * 3, day * 30);
+    let text = std::fs::read_to_string(other.join("ws/.vscode/settings.json")).unwrap();
+    // The second token's record lives in the other home; copy it into this daemon's state.
+    let other_state = State::new(&Paths::under(other.clone()).state_dir).read().unwrap();
+    State::new(&Paths::under(home.path().to_path_buf()).state_dir)
+        .update(|s| s.tokens.extend(other_state.tokens.clone()))
+        .unwrap();
+    std::fs::write(workspace.join(".vscode/settings.json"), text).unwrap();
+
+    let changed = client
+        .wait_for(Duration::from_secs(10), |m| {
+            method_of(m) == "elitea/tokensChanged" && m["params"]["reason"] == "settings_edited"
+        })
+        .await;
+    assert!(changed.is_some(), "the edit is noticed");
+    let reminder = client
+        .wait_for(Duration::from_secs(10), |m| {
+            method_of(m) == "elitea/tokenExpiring"
+        })
+        .await
+        .expect("the new token's reminder");
+    assert_eq!(reminder["params"]["uuid"], second.to_string());
+    assert_eq!(reminder["params"]["kind"], "seven_days");
+}

@@ -106,6 +106,9 @@ fn serve(args: &args::ServeArgs, verbose: u8) -> ExitCode {
         }
     };
     runtime.block_on(crate::daemon::serve(tokio::io::stdin(), tokio::io::stdout()));
+    // A client may keep stdin open after `exit`; the thread blocked reading it must not hold
+    // the process.
+    runtime.shutdown_background();
     ExitCode::SUCCESS
 }
 

@@ -48,7 +48,7 @@ pub fn service(defaults: Connection) -> (LspService<Backend>, ClientSocket) {
 /// Serves one client over a byte stream pair until it exits or closes its input.
 pub async fn serve<I, O>(input: I, output: O)
 where
-    I: AsyncRead + Unpin,
+    I: AsyncRead + Unpin + Send + 'static,
     O: AsyncWrite + Unpin,
 {
     serve_with(default_connection(), input, output).await;
@@ -57,7 +57,7 @@ where
 /// As [`serve`], starting from `defaults` (tests give paths, a store and a clock).
 pub async fn serve_with<I, O>(defaults: Connection, input: I, output: O)
 where
-    I: AsyncRead + Unpin,
+    I: AsyncRead + Unpin + Send + 'static,
     O: AsyncWrite + Unpin,
 {
     let (service, socket) = service(defaults);

@@ -135,25 +135,24 @@ where
     let _ = output.flush().await;
 }
 
-/// Runs the service between `input` and `output` behind the checks above.
+/// Runs the service between `input` and `output` behind the checks above, until the client
+/// sends `exit` or closes the input.
 pub async fn run<I, O>(
     input: I,
     output: O,
     service: tower_lsp_server::LspService<super::Backend>,
     socket: tower_lsp_server::ClientSocket,
 ) where
-    I: AsyncRead + Unpin,
+    I: AsyncRead + Unpin + Send + 'static,
     O: AsyncWrite + Unpin,
 {
     let (to_server, server_input) = tokio::io::duplex(1 << 20);
     let (server_output, from_server) = tokio::io::duplex(1 << 20);
     let (errors, error_queue) = mpsc::unbounded_channel();
+    // The input relay runs on its own: after `exit` the client may keep its end open, and the
+    // daemon must not wait for it.
+    let reading = tokio::spawn(relay_input(input, to_server, errors));
     let server = tower_lsp_server::Server::new(server_input, server_output, socket).serve(service);
-    tokio::join!(
-        async {
-            server.await;
-        },
-        relay_input(input, to_server, errors),
-        relay_output(from_server, error_queue, output),
-    );
+    tokio::join!(server, relay_output(from_server, error_queue, output));
+    reading.abort();
 }
