@@ -56,7 +56,12 @@ impl LazySecrets {
 
 impl SecretStore for LazySecrets {
     fn kind(&self) -> StoreKind {
-        self.store().map(|s| s.kind()).unwrap_or(StoreKind::Memory)
+        match (self.store(), self.choice) {
+            (Ok(store), _) => store.kind(),
+            // The store that was asked for and does not work.
+            (Err(_), Some(StoreChoice::Only(kind))) => kind,
+            (Err(_), _) => StoreKind::Memory,
+        }
     }
     fn get(&self, key: &SecretKey) -> std::result::Result<Option<Secret>, StoreError> {
         self.store()?.get(key)

@@ -416,3 +416,109 @@ async fn a_hand_edit_of_settings_is_noticed_and_the_reminders_follow_it() {
     assert_eq!(reminder["params"]["uuid"], second.to_string());
     assert_eq!(reminder["params"]["kind"], "seven_days");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_generic_client_gets_a_message_request_and_remind_me_tomorrow_snoozes() {
+    let home = tempfile::tempdir().unwrap();
+    let server = common::closed_port_url();
+    let day = chrono::Duration::days(1);
+    // 3 days left: the 7-day reminder is due at once.
+    let (workspace, _) = watched_workspace(home.path(), &server, day * 3, day * 30);
+    let mut client = start(defaults(&server, "x", home.path()));
+    let started = tokio::time::Instant::now();
+    client.initialize(&[&workspace], json!({})).await;
+    let ask = |m: &Value| method_of(m) == "window/showMessageRequest";
+    let request = client
+        .wait_for(Duration::from_secs(60), ask)
+        .await
+        .expect("a message request");
+    let titles: Vec<&str> = request["params"]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, vec!["Rotate now", "Remind me tomorrow"]);
+    assert!(
+        request["params"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("VSCode-Dev")
+    );
+    client
+        .respond(request["id"].clone(), json!({"title": "Remind me tomorrow"}))
+        .await;
+
+    // The 1-day reminder (due 2 days in) comes; the snooze held nothing past it, and no
+    // reminder came in between.
+    let next = client
+        .wait_for(Duration::from_secs(5 * 86_400), ask)
+        .await
+        .expect("the next request");
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(
+        (elapsed - 2.0 * 86_400.0).abs() < 5.0,
+        "the 1-day reminder after {elapsed} s"
+    );
+    assert!(
+        next["params"]["message"].as_str().unwrap().contains("in 1 day"),
+        "{next}"
+    );
+}
+
+#[tokio::test]
+async fn degraded_modes_list_from_memory_and_work_without_a_keyring() {
+    let sandbox = Sandbox::start(SandboxOptions {
+        auth_cache: Duration::ZERO,
+        ..SandboxOptions::default()
+    })
+    .await
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mut defaults = defaults(sandbox.url(), sandbox.bootstrap_token(), home.path());
+    // A keyring that is not there (no session bus in this process).
+    defaults.store = Some(StoreChoice::Only(StoreKind::Keyring));
+    let mut client = start(defaults);
+    client.initialize(&[], json!({})).await;
+    let listed = client.request("elitea/listTokens", json!({})).await;
+    assert_eq!(listed["result"]["stale"], false, "{listed}");
+    let status = client.request("elitea/status", json!({})).await;
+    assert_eq!(status["result"]["credential"], "ok", "{status}");
+    assert_eq!(status["result"]["secretStore"], "keyring", "{status}");
+    let created = client
+        .request("elitea/createToken", json!({"name": "no-keyring"}))
+        .await;
+    assert_eq!(created["result"]["storedIn"], Value::Null, "{created}");
+    assert!(
+        created["result"]["storeProblem"]
+            .as_str()
+            .unwrap()
+            .contains("ELITEA_SECRET_STORE"),
+        "{created}"
+    );
+
+    let fresh = client.request("elitea/listTokens", json!({})).await;
+    assert_eq!(fresh["result"]["total"], 2, "{fresh}");
+
+    // The server goes away: the list comes from memory, marked stale.
+    sandbox.shutdown().await;
+    let stale = client
+        .request("elitea/listTokens", json!({"refresh": true}))
+        .await;
+    assert_eq!(stale["result"]["stale"], true, "{stale}");
+    let names: Vec<&str> = stale["result"]["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["no-keyring", "sandbox-bootstrap"],
+        "the last known list, with the new token"
+    );
+    let create = client
+        .request("elitea/createToken", json!({"name": "offline"}))
+        .await;
+    assert_eq!(create["error"]["data"]["kind"], "unreachable", "{create}");
+}

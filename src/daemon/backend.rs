@@ -44,6 +44,9 @@ fn invalid(message: impl Into<String>) -> jsonrpc::Error {
 pub struct Memory {
     /// The last token list from the server, and when it came.
     pub tokens: Option<(Vec<Token>, DateTime<Utc>)>,
+    /// The list is known to be out of date (a mutation): ask the server next time, but keep
+    /// it to answer from while the server cannot be reached.
+    pub tokens_dirty: bool,
     /// Whether this machine holds each token's full value.
     pub stored: HashMap<Uuid, bool>,
     /// The tool's state (where tokens are applied), as last read.
@@ -103,7 +106,7 @@ impl Shared {
     /// Forgets the token list so the next read asks the server.
     pub fn invalidate(&self) {
         let mut memory = self.memory_mut();
-        memory.tokens = None;
+        memory.tokens_dirty = true;
         memory.stored.clear();
     }
 
@@ -115,15 +118,21 @@ impl Shared {
         refresh: bool,
     ) -> Result<(Vec<Token>, DateTime<Utc>, bool), Error> {
         let now = session.service.now();
-        if !refresh
-            && let Some((tokens, at)) = &self.memory().tokens
-            && now - *at < LIST_MAX_AGE
         {
-            return Ok((tokens.clone(), *at, false));
+            let memory = self.memory();
+            if !refresh
+                && !memory.tokens_dirty
+                && let Some((tokens, at)) = &memory.tokens
+                && now - *at < LIST_MAX_AGE
+            {
+                return Ok((tokens.clone(), *at, false));
+            }
         }
         match session.service.client().list_tokens().await {
             Ok(tokens) => {
-                self.memory_mut().tokens = Some((tokens.clone(), now));
+                let mut memory = self.memory_mut();
+                memory.tokens = Some((tokens.clone(), now));
+                memory.tokens_dirty = false;
                 Ok((tokens, now, false))
             }
             Err(e)

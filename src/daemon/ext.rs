@@ -350,7 +350,8 @@ pub struct TokenExpiringParams {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokensChangedParams {
-    /// `settings_edited`, `state_changed`, `created`, `deleted`, `rotated`, `applied` or `login`.
+    /// `settings_edited`, `state_changed`, `config_changed`, `created`, `deleted`, `rotated`,
+    /// `applied` or `login`.
     pub reason: String,
 }
 

@@ -35,28 +35,37 @@ pub async fn start(shared: Arc<Shared>) {
         return;
     };
     let state_dir = session.service.state().dir().to_path_buf();
+    let config_dir = session.paths.config_dir.clone();
     if let Err(e) = std::fs::create_dir_all(&state_dir) {
         tracing::warn!("cannot create the state directory to watch it: {e}");
     }
-    let (events, mut changes) = tokio::sync::mpsc::unbounded_channel::<()>();
+    // `true` when the config changed (a login or a setting from the terminal).
+    let (events, mut changes) = tokio::sync::mpsc::unbounded_channel::<bool>();
+    let config_for_events = config_dir.clone();
     let debouncer = new_debouncer(DEBOUNCE, move |result: DebounceEventResult| {
         let relevant = match result {
-            Ok(events) => events.iter().any(|event| {
-                let name = event
-                    .path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or_default();
+            Ok(events) => {
                 // Temporary files of atomic writes and lock files are not changes.
-                !(name.ends_with(".tmp") || name.ends_with(".lock"))
-            }),
+                let changed: Vec<_> = events
+                    .iter()
+                    .filter(|event| {
+                        let name = event
+                            .path
+                            .file_name()
+                            .and_then(|n| n.to_str())
+                            .unwrap_or_default();
+                        !(name.ends_with(".tmp") || name.ends_with(".lock"))
+                    })
+                    .collect();
+                (!changed.is_empty()).then(|| changed.iter().any(|e| e.path.starts_with(&config_for_events)))
+            }
             Err(e) => {
                 tracing::warn!("file watching failed: {e}");
-                false
+                None
             }
         };
-        if relevant {
-            let _ = events.send(());
+        if let Some(config) = relevant {
+            let _ = events.send(config);
         }
     });
     let mut debouncer = match debouncer {
@@ -66,14 +75,17 @@ pub async fn start(shared: Arc<Shared>) {
             return;
         }
     };
-    for target in targets(&shared.folders(), state_dir) {
+    let _ = std::fs::create_dir_all(&config_dir);
+    let mut watched = targets(&shared.folders(), state_dir);
+    watched.push(config_dir);
+    for target in watched {
         if let Err(e) = debouncer.watcher().watch(&target, RecursiveMode::NonRecursive) {
             tracing::warn!("cannot watch {}: {e}", target.display());
         }
     }
     tokio::spawn(async move {
         let _watching = debouncer;
-        while changes.recv().await.is_some() {
+        while let Some(config_changed) = changes.recv().await {
             let Ok(session) = shared.session().await else {
                 continue;
             };
@@ -85,13 +97,16 @@ pub async fn start(shared: Arc<Shared>) {
             shared.reload_state(&session);
             let (state_after, in_use_after) = snapshot(&shared);
             // The daemon's own writes were already taken into account: nothing to tell.
-            if state_before == state_after && in_use_before == in_use_after {
-                continue;
-            }
             let reason = if in_use_before != in_use_after {
                 "settings_edited"
-            } else {
+            } else if state_before != state_after {
                 "state_changed"
+            } else if config_changed {
+                // The server and credential in use change with `elitea/login` or a restart;
+                // clients refresh what they show.
+                "config_changed"
+            } else {
+                continue;
             };
             tracing::debug!(reason, "files changed");
             shared.invalidate();
