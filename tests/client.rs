@@ -5,17 +5,12 @@ mod common;
 
 use elitea_tokens::api::{ApiError, Client, ClientOptions, ErrorKind, ServerUrl};
 use elitea_tokens::domain::{Expiration, Secret};
-use elitea_tokens::sandbox::{Failure, FaultRule, Route, Sandbox, SandboxOptions};
+use elitea_tokens::sandbox::{Failure, FaultRule, Route, Sandbox};
 use std::time::Duration;
 use uuid::Uuid;
 
 async fn sandbox() -> Sandbox {
-    Sandbox::start(SandboxOptions {
-        auth_cache: Duration::ZERO,
-        ..SandboxOptions::default()
-    })
-    .await
-    .expect("sandbox starts")
+    common::in_process_sandbox().await
 }
 
 fn options() -> ClientOptions {

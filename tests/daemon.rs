@@ -8,7 +8,6 @@ use elitea_tokens::clock::TokioClock;
 use elitea_tokens::daemon;
 use elitea_tokens::domain::Secret;
 use elitea_tokens::paths::Paths;
-use elitea_tokens::sandbox::{Sandbox, SandboxOptions};
 use elitea_tokens::secrets::{StoreChoice, StoreKind};
 use elitea_tokens::session::Connection;
 use elitea_tokens::state::{State, TokenRecord};
@@ -85,12 +84,7 @@ fn normalize(value: &Value, replacements: &[(&str, &str)]) -> Value {
 
 #[tokio::test]
 async fn every_request_round_trips_and_the_transcript_holds() {
-    let sandbox = Sandbox::start(SandboxOptions {
-        auth_cache: Duration::ZERO,
-        ..SandboxOptions::default()
-    })
-    .await
-    .unwrap();
+    let sandbox = common::in_process_sandbox().await;
     let home = tempfile::tempdir().unwrap();
     let workspace = home.path().join("ws");
     std::fs::create_dir_all(&workspace).unwrap();
@@ -468,12 +462,7 @@ async fn a_generic_client_gets_a_message_request_and_remind_me_tomorrow_snoozes(
 
 #[tokio::test]
 async fn degraded_modes_list_from_memory_and_work_without_a_keyring() {
-    let sandbox = Sandbox::start(SandboxOptions {
-        auth_cache: Duration::ZERO,
-        ..SandboxOptions::default()
-    })
-    .await
-    .unwrap();
+    let sandbox = common::in_process_sandbox().await;
     let home = tempfile::tempdir().unwrap();
     let mut defaults = defaults(sandbox.url(), sandbox.bootstrap_token(), home.path());
     // A keyring that is not there (no session bus in this process).

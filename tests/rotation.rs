@@ -9,7 +9,7 @@ use elitea_tokens::clock::SystemClock;
 use elitea_tokens::config::Config;
 use elitea_tokens::domain::{Expiration, Secret};
 use elitea_tokens::ide::vscode;
-use elitea_tokens::sandbox::{Failure, FaultRule, Route, Sandbox, SandboxOptions};
+use elitea_tokens::sandbox::{Failure, FaultRule, Route, Sandbox};
 use elitea_tokens::secrets::{FailingStore, MemoryStore, Op, SecretKey, SecretStore, StoreErrorKind, When};
 use elitea_tokens::service::{
     ApplyRequest, Parts, RotateOptions, RotationOutcome, RotationStep, Selector, Service,
@@ -30,12 +30,7 @@ struct World {
 
 impl World {
     async fn new() -> World {
-        let sandbox = Sandbox::start(SandboxOptions {
-            auth_cache: Duration::ZERO,
-            ..SandboxOptions::default()
-        })
-        .await
-        .unwrap();
+        let sandbox = common::in_process_sandbox().await;
         let home = tempfile::tempdir().unwrap();
         let workspace = home.path().join("project");
         std::fs::create_dir_all(workspace.join(".vscode")).unwrap();

@@ -367,21 +367,3 @@ impl<T: SecretStore + ?Sized> SecretStore for std::sync::Arc<T> {
         (**self).delete(key)
     }
 }
-
-impl<T: SecretStore + ?Sized> SecretStore for Box<T> {
-    fn kind(&self) -> StoreKind {
-        (**self).kind()
-    }
-
-    fn get(&self, key: &SecretKey) -> Result<Option<Secret>, StoreError> {
-        (**self).get(key)
-    }
-
-    fn set(&self, key: &SecretKey, value: &Secret) -> Result<(), StoreError> {
-        (**self).set(key, value)
-    }
-
-    fn delete(&self, key: &SecretKey) -> Result<bool, StoreError> {
-        (**self).delete(key)
-    }
-}

@@ -307,8 +307,7 @@ impl Service {
                 }
                 RotationStep::Created => {
                     let new_uuid = journal.new_uuid.ok_or_else(|| damaged("created", "new_uuid"))?;
-                    let Some(secret) = value.clone().or(self.stored_value(new_uuid).await.ok().flatten())
-                    else {
+                    let Some(secret) = self.successor_value(&value, new_uuid).await.ok().flatten() else {
                         // Killed between create and store: the value is lost with the process.
                         return self
                             .roll_back(
@@ -348,7 +347,7 @@ impl Service {
                 }
                 RotationStep::Stored => {
                     let new_uuid = journal.new_uuid.ok_or_else(|| damaged("stored", "new_uuid"))?;
-                    let Some(secret) = value.clone().or(self.stored_value(new_uuid).await?) else {
+                    let Some(secret) = self.successor_value(&value, new_uuid).await? else {
                         return self
                             .roll_back(
                                 &journal,
@@ -375,25 +374,19 @@ impl Service {
                 }
                 RotationStep::Verified => {
                     let new_uuid = journal.new_uuid.ok_or_else(|| damaged("verified", "new_uuid"))?;
-                    let secret = match value.clone() {
-                        Some(secret) => secret,
-                        None => self.stored_value(new_uuid).await?.ok_or_else(|| {
-                            Error::new(
-                                ErrorKind::KeyringUnavailable,
-                                "the successor's value is missing from the secret store",
-                            )
-                        })?,
-                    };
+                    let secret = self.successor_value(&value, new_uuid).await?.ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::KeyringUnavailable,
+                            "the successor's value is missing from the secret store",
+                        )
+                    })?;
                     self.install(&journal, new_uuid, &secret, &mut report).await?;
                     value = Some(secret);
                     self.advance(&mut journal, RotationStep::Installed, progress)?;
                 }
                 RotationStep::Installed => {
                     let new_uuid = journal.new_uuid.ok_or_else(|| damaged("installed", "new_uuid"))?;
-                    let secret = match value.clone() {
-                        Some(secret) => Some(secret),
-                        None => self.stored_value(new_uuid).await.ok().flatten(),
-                    };
+                    let secret = self.successor_value(&value, new_uuid).await.ok().flatten();
                     if let Some(old_uuid) = journal.old_uuid {
                         // The successor is certain to work; the old credential may be the token
                         // being deleted.
@@ -436,6 +429,15 @@ impl Service {
                     return Ok(report);
                 }
             }
+        }
+    }
+
+    /// The successor's value: the one this run holds, else the stored one. The store is asked
+    /// only when needed (a keyring call can cost a D-Bus round trip or a prompt).
+    async fn successor_value(&self, held: &Option<Secret>, uuid: Uuid) -> Result<Option<Secret>> {
+        match held {
+            Some(secret) => Ok(Some(secret.clone())),
+            None => self.stored_value(uuid).await,
         }
     }
 

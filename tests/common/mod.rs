@@ -20,6 +20,26 @@ pub struct Output {
     pub stderr: String,
 }
 
+impl From<std::process::Output> for Output {
+    fn from(out: std::process::Output) -> Output {
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// An in-process sandbox without the auth cache, so a deleted or expired credential fails at once.
+pub async fn in_process_sandbox() -> elitea_tokens::sandbox::Sandbox {
+    elitea_tokens::sandbox::Sandbox::start(elitea_tokens::sandbox::SandboxOptions {
+        auth_cache: Duration::ZERO,
+        ..elitea_tokens::sandbox::SandboxOptions::default()
+    })
+    .await
+    .expect("the sandbox starts")
+}
+
 /// `elitea-tokens sandbox --db :memory:` running as a subprocess, killed on drop.
 pub struct SandboxProcess {
     child: Child,
@@ -132,11 +152,7 @@ impl SandboxProcess {
             .await
             .expect("the command finished")
             .unwrap();
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Output::from(out)
     }
 
     /// Creates a token straight through the API (as another client would); returns its uuid.
@@ -217,11 +233,7 @@ pub async fn run_binary_with_stdin(args: &[&str], env: &[(&str, &str)], input: &
         .await
         .expect("the command finished")
         .unwrap();
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Output::from(out)
 }
 
 /// Whether `token` has the shape the VS Code extension accepts.
