@@ -1346,3 +1346,52 @@ fn fault_rules_parse_from_the_cli_syntax() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_control_api_seeds_many_tokens_in_one_call() {
+    let env = start_with(no_cache()).await;
+    let before = env.list().await.len();
+    let r = env
+        .control(
+            Method::POST,
+            "/_sandbox/seed",
+            json!({"count": 1500, "prefix": "bulk", "expires_in": [3600, null]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["created"], 1500);
+    let list = env.list().await;
+    assert_eq!(list.len(), before + 1500);
+    let seeded: Vec<&Value> = list
+        .iter()
+        .filter(|t| t["name"].as_str().is_some_and(|n| n.starts_with("bulk-")))
+        .collect();
+    assert_eq!(seeded.len(), 1500);
+    assert_eq!(seeded[0]["name"], "bulk-00001");
+    assert_eq!(seeded[1499]["name"], "bulk-01500");
+    // Lifetimes are taken in turn: odd positions expire in an hour, even ones never.
+    let now = Utc::now();
+    let first = rfc1123(&seeded[0]["expires"]);
+    assert!(
+        (first - now - chrono::Duration::hours(1)).num_seconds().abs() < 60,
+        "{first}"
+    );
+    assert!(seeded[1]["expires"].is_null());
+    for t in &seeded[..4] {
+        assert_token_object(t);
+    }
+
+    for bad in [
+        json!({"count": 0}),
+        json!({"count": 200_001}),
+        json!({"count": 3, "expires_in": [0]}),
+        json!({"count": 3, "prefix": "elitea-system"}),
+        json!({"count": 3, "user": "mallory"}),
+        json!({"count": 3, "colour": "red"}),
+    ] {
+        let r = env.control(Method::POST, "/_sandbox/seed", bad.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(r.json()["error"].is_string(), "{bad}");
+    }
+    env.sb.shutdown().await;
+}

@@ -35,7 +35,8 @@ pub(crate) fn router() -> Router<Shared> {
             )
             .route(&format!("/_sandbox/hits{slash}"), get(hits))
             .route(&format!("/_sandbox/clock{slash}"), post(advance_clock))
-            .route(&format!("/_sandbox/credential{slash}"), post(credential));
+            .route(&format!("/_sandbox/credential{slash}"), post(credential))
+            .route(&format!("/_sandbox/seed{slash}"), post(seed));
     }
     router
 }
@@ -133,4 +134,67 @@ async fn credential(State(state): State<Shared>, body: Bytes) -> Result<Response
         "user_id": row.user_id,
     }))
     .into_response())
+}
+
+/// At most this many tokens per seeding call: enough for any benchmark, small enough that a
+/// typo cannot fill the disk.
+const MAX_SEED: usize = 200_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedBody {
+    count: usize,
+    #[serde(default = "default_user")]
+    user: String,
+    #[serde(default = "default_prefix")]
+    prefix: String,
+    /// Lifetimes in seconds, used in turn (`null`: never); empty means every token never expires.
+    #[serde(default)]
+    expires_in: Vec<Option<i64>>,
+}
+
+fn default_prefix() -> String {
+    "seed".to_owned()
+}
+
+/// Creates `count` tokens at once (for pagination, scale and benchmarks), named
+/// `<prefix>-00001`..., with lifetimes taken in turn from `expires_in`.
+async fn seed(State(state): State<Shared>, body: Bytes) -> Result<Response, Refusal> {
+    let body: SeedBody = parse(&body)?;
+    if body.count == 0 || body.count > MAX_SEED {
+        return Err(Refusal::BadRequest(format!("count must be from 1 to {MAX_SEED}")));
+    }
+    if body.prefix.is_empty() || body.prefix == super::data::RESERVED_NAME {
+        return Err(Refusal::BadRequest(
+            "prefix must be a non-empty, unreserved name".into(),
+        ));
+    }
+    if body
+        .expires_in
+        .iter()
+        .flatten()
+        .any(|&secs| !(1..=100 * 365 * 86_400).contains(&secs))
+    {
+        return Err(Refusal::BadRequest(
+            "each expires_in must be null or from 1 second to 100 years".into(),
+        ));
+    }
+    let Some(user) = user_by_login(&body.user) else {
+        return Err(Refusal::BadRequest(format!("unknown user {:?}", body.user)));
+    };
+    let width = body.count.to_string().len().max(5);
+    let prefix = body.prefix.clone();
+    let names = (1..=body.count).map(move |i| format!("{prefix}-{i:0width$}"));
+    let lifetimes = body.expires_in;
+    let created = state
+        .store
+        .insert_many(user.id, names, state.clock.now(), |i| {
+            if lifetimes.is_empty() {
+                None
+            } else {
+                lifetimes[i % lifetimes.len()]
+            }
+        })
+        .map_err(|e| Refusal::internal("seed tokens", &e))?;
+    Ok(Json(json!({ "created": created })).into_response())
 }

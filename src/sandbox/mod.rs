@@ -62,6 +62,7 @@
 //! | `DELETE /_sandbox/faults` | | 204, no faults |
 //! | `POST /_sandbox/clock` | `{"advance_seconds": 3600}` | `{"now": "...", "offset_seconds": 3600.0}` |
 //! | `POST /_sandbox/credential` | `{"user": "other"}` (default `sandbox`) | `{"token": "<full JWT>", "uuid": "...", "user_id": 4}` |
+//! | `POST /_sandbox/seed` | `{"count": 10000, "prefix": "seed", "expires_in": [86400, null]}` | `{"created": 10000}`: tokens `seed-00001`... made in one transaction, lifetimes (seconds, `null` never) taken in turn |
 //!
 //! In the JSON rule, `route` is one of the route words above, `latency_ms` (default 0) an
 //! integer, `failure_rate` (default 0) from 0 to 1, and `failure` (default 500) a status number

@@ -114,6 +114,42 @@ impl Store {
         })
     }
 
+    /// Creates many tokens in one transaction (the control API's seeding): `expires_in(i)` gives
+    /// the i-th token's lifetime in seconds, `None` for never. Returns how many were created.
+    pub(crate) fn insert_many(
+        &self,
+        user_id: i64,
+        names: impl Iterator<Item = String>,
+        now: DateTime<Utc>,
+        expires_in: impl Fn(usize) -> Option<i64>,
+    ) -> rusqlite::Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut created = 0;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO tokens (uuid, user_id, name, expires, token) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (i, name) in names.enumerate() {
+                let uuid = uuid::Uuid::new_v4().to_string();
+                let expires = expires_in(i)
+                    .and_then(|secs| now.checked_add_signed(chrono::Duration::seconds(secs)))
+                    .and_then(|at| DateTime::from_timestamp(at.timestamp(), 0));
+                let token = jwt::encode(&self.key, &uuid, expires);
+                stmt.execute(params![
+                    uuid,
+                    user_id,
+                    name,
+                    expires.map(|at| at.timestamp()),
+                    token
+                ])?;
+                created += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(created)
+    }
+
     /// The user's tokens in creation order, without the platform's own `elitea-system` token.
     pub(crate) fn list(&self, user_id: i64) -> rusqlite::Result<Vec<TokenRow>> {
         let conn = self.conn();
