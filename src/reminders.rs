@@ -16,9 +16,10 @@
 //! (a newer daemon may write kinds this one does not know). Changes happen under an exclusive
 //! lock on `reminders.lock`; reads need none, since the file is only ever replaced whole.
 
-use crate::domain::{Plan, Reminder};
+use crate::domain::{Plan, Reminder, Token, Watched};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fsx::{Access, create_private_dir, write_atomic};
+use crate::state::StateData;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -200,4 +201,45 @@ impl ReminderLog {
 fn key_uuid(key: &str) -> Option<Uuid> {
     key.split_once(':')
         .and_then(|(uuid, _)| Uuid::parse_str(uuid).ok())
+}
+
+/// The tokens to remind about: those in use whose expiry is known, from the server's list
+/// (`listed`) or, when the server cannot be reached, from the state's record of the tokens this
+/// tool created.
+pub fn watched_tokens(
+    in_use: impl IntoIterator<Item = Uuid>,
+    listed: Option<&[Token]>,
+    state: &StateData,
+    server: &str,
+) -> Vec<Watched> {
+    // Indexed once, so the join is linear: the daemon may track thousands of tokens.
+    let listed: HashMap<Uuid, &Token> = listed.unwrap_or_default().iter().map(|t| (t.uuid, t)).collect();
+    let records: HashMap<Uuid, &crate::state::TokenRecord> = state
+        .tokens
+        .iter()
+        .filter(|r| r.server == server)
+        .rev() // the first record of a uuid wins, as `StateData::token` finds it
+        .map(|r| (r.uuid, r))
+        .collect();
+    in_use
+        .into_iter()
+        .filter_map(|uuid| {
+            let record = records.get(&uuid);
+            let listed = listed.get(&uuid);
+            let expires = match listed {
+                Some(token) => token.expires?,
+                None => record?.expires?,
+            };
+            let name = listed
+                .map(|t| t.name.clone())
+                .or_else(|| record.map(|r| r.name.clone()))
+                .unwrap_or_else(|| uuid.to_string());
+            Some(Watched {
+                uuid,
+                name,
+                expires,
+                lifetime: record.map(|r| expires - r.created_at),
+            })
+        })
+        .collect()
 }

@@ -361,3 +361,83 @@ fn catching_up_sends_only_the_most_urgent() {
     assert_eq!(shown, expected);
     assert_eq!(daemon.next, Some(expires - Duration::hours(1)));
 }
+
+/// Which tokens the daemon reminds about, and with what expiry and lifetime: the server's list
+/// first, the state's record when the server's list lacks the token, records of other servers
+/// ignored, never-expiring tokens left out.
+#[test]
+fn watched_tokens_join_the_list_and_the_state() {
+    use elitea_tokens::domain::{Token, Watched};
+    use elitea_tokens::reminders::watched_tokens;
+    use elitea_tokens::state::{StateData, TokenRecord};
+    let server = "https://elitea.example.com";
+    let id = |n: u128| Uuid::from_u128(n);
+    let at = |days: i64| t0() + Duration::days(days);
+    let listed = |n: u128, name: &str, expires: Option<DateTime<Utc>>| Token {
+        uuid: id(n),
+        id: n as i64,
+        name: name.into(),
+        masked: "...abcdefg".into(),
+        expires,
+    };
+    let record = |n: u128, on: &str, name: &str, expires: Option<DateTime<Utc>>| TokenRecord {
+        server: on.into(),
+        uuid: id(n),
+        name: name.into(),
+        period: "30 days".into(),
+        created_at: at(-30),
+        expires,
+    };
+    let list = vec![
+        listed(1, "listed-and-recorded", Some(at(5))),
+        listed(2, "listed-only", Some(at(6))),
+        listed(3, "never", None),
+    ];
+    let state = StateData {
+        tokens: vec![
+            record(1, server, "old-name", Some(at(1))),
+            record(4, server, "recorded-only", Some(at(7))),
+            record(5, "https://other.example.com", "elsewhere", Some(at(8))),
+            record(4, server, "a-later-duplicate", Some(at(9))),
+        ],
+        workspaces: Vec::new(),
+    };
+    let watched = |listed: Option<&[Token]>| watched_tokens((1..=6).map(id), listed, &state, server);
+    let expected_online = vec![
+        Watched {
+            uuid: id(1),
+            name: "listed-and-recorded".into(),
+            expires: at(5),
+            lifetime: Some(Duration::days(35)),
+        },
+        Watched {
+            uuid: id(2),
+            name: "listed-only".into(),
+            expires: at(6),
+            lifetime: None,
+        },
+        Watched {
+            uuid: id(4),
+            name: "recorded-only".into(),
+            expires: at(7),
+            lifetime: Some(Duration::days(37)),
+        },
+    ];
+    assert_eq!(watched(Some(&list)), expected_online);
+    // Offline: only what the state recorded for this server.
+    let expected_offline = vec![
+        Watched {
+            uuid: id(1),
+            name: "old-name".into(),
+            expires: at(1),
+            lifetime: Some(Duration::days(31)),
+        },
+        Watched {
+            uuid: id(4),
+            name: "recorded-only".into(),
+            expires: at(7),
+            lifetime: Some(Duration::days(37)),
+        },
+    ];
+    assert_eq!(watched(None), expected_offline);
+}

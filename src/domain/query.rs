@@ -180,18 +180,28 @@ impl Query {
             SortDirection::Desc => order.reverse(),
         };
         let by_name = |a: &&Token, b: &&Token| compare_names(&a.name, &b.name).then(a.uuid.cmp(&b.uuid));
-        match self.sort {
-            SortKey::Name => rows.sort_unstable_by(|a, b| directed(by_name(a, b))),
-            SortKey::Expires => {
-                rows.sort_unstable_by(|a, b| directed(compare_expiry(a, b)).then_with(|| by_name(a, b)))
-            }
-        }
+        let order = |a: &&Token, b: &&Token| match self.sort {
+            SortKey::Name => directed(by_name(a, b)),
+            SortKey::Expires => directed(compare_expiry(a, b)).then_with(|| by_name(a, b)),
+        };
         let total = rows.len();
         let size = self.page_size.get();
         let pages = total.div_ceil(size).max(1);
         let page = self.page.max(1);
         let start = (page - 1).saturating_mul(size).min(total);
         let end = start.saturating_add(size).min(total);
+        // Only the page needs its order (the order is total, so this is exactly the page a full
+        // sort gives): bring the first `end` rows forward, then the page's rows among them, and
+        // sort the page. Linear in the table plus the page's own sort.
+        if start < end {
+            if end < total {
+                rows.select_nth_unstable_by(end - 1, order);
+            }
+            if start > 0 {
+                rows[..end].select_nth_unstable_by(start, order);
+            }
+            rows[start..end].sort_unstable_by(order);
+        }
         Page {
             rows: rows[start..end].to_vec(),
             page,
@@ -369,5 +379,86 @@ mod tests {
                 .contains("use 5, 10, 50 or 100")
         );
         assert!("x".parse::<PageSize>().is_err());
+    }
+
+    /// Pages come from a partial selection, not a full sort: every page of every size, key and
+    /// direction must be exactly the matching slice of the fully sorted table, ties included
+    /// (names equal but for case, equal expiries, equal names).
+    #[test]
+    fn every_page_is_the_slice_of_a_full_sort() {
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as i64
+        };
+        let words = [
+            "alpha", "Alpha", "beta", "BETA", "gamma", "delta", "Delta", "omega",
+        ];
+        let all: Vec<Token> = (0..157u128)
+            .map(|n| {
+                let name = format!("{}-{}", words[next() as usize % words.len()], next() % 4);
+                let days = (next() % 5 != 0).then(|| next() % 6);
+                token(n + 1, &name, days)
+            })
+            .collect();
+        type Key = (bool, Option<chrono::DateTime<chrono::Utc>>, String, String, Uuid);
+        let key = |t: &Token, sort: SortKey| -> Key {
+            let expires = if sort == SortKey::Expires { t.expires } else { None };
+            let never = sort == SortKey::Expires && t.expires.is_none();
+            (
+                never,
+                expires,
+                t.name.to_ascii_lowercase(),
+                t.name.clone(),
+                t.uuid,
+            )
+        };
+        for search in [None, Some("a-"), Some("ELTA")] {
+            for sort in [SortKey::Name, SortKey::Expires] {
+                for direction in [SortDirection::Asc, SortDirection::Desc] {
+                    let needle = search.map(str::to_lowercase);
+                    let mut sorted: Vec<&Token> = all
+                        .iter()
+                        .filter(|t| needle.as_ref().is_none_or(|n| t.name.to_lowercase().contains(n)))
+                        .collect();
+                    // The reference: a full sort; a descending sort reverses the key, and ties
+                    // by name stay A to Z.
+                    sorted.sort_by(|a, b| {
+                        let (ka, kb) = (key(a, sort), key(b, sort));
+                        let primary = (ka.0, ka.1).cmp(&(kb.0, kb.1));
+                        let primary = if direction == SortDirection::Desc {
+                            primary.reverse()
+                        } else {
+                            primary
+                        };
+                        let names = (&ka.2, &ka.3, ka.4).cmp(&(&kb.2, &kb.3, kb.4));
+                        match sort {
+                            SortKey::Name if direction == SortDirection::Desc => names.reverse(),
+                            SortKey::Name => names,
+                            SortKey::Expires => primary.then(names),
+                        }
+                    });
+                    for size in [PageSize::Five, PageSize::Ten, PageSize::Fifty, PageSize::Hundred] {
+                        let pages = sorted.len().div_ceil(size.get()).max(1);
+                        for page in 1..=pages + 1 {
+                            let query = Query {
+                                search: search.map(String::from),
+                                sort,
+                                direction,
+                                page,
+                                page_size: size,
+                            };
+                            let got = query.run(&all);
+                            let from = ((page - 1) * size.get()).min(sorted.len());
+                            let to = (from + size.get()).min(sorted.len());
+                            assert_eq!(got.rows, sorted[from..to].to_vec(), "{query:?}");
+                            assert_eq!(got.total, sorted.len());
+                        }
+                    }
+                }
+            }
+        }
     }
 }

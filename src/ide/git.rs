@@ -46,6 +46,9 @@ pub fn status(file: &Path) -> GitStatus {
         Some(dir) if dir.exists() => dir,
         _ => return GitStatus::NoRepository,
     };
+    if file.exists() {
+        return status_of_existing(dir, file);
+    }
     let Some(inside) = git(dir, &["rev-parse", "--is-inside-work-tree"]) else {
         return GitStatus::GitMissing;
     };
@@ -59,6 +62,38 @@ pub fn status(file: &Path) -> GitStatus {
     match git(dir, &["check-ignore", "-q", "--", &path]) {
         Some(s) if s.success() => GitStatus::Ignored,
         _ => GitStatus::NotIgnored,
+    }
+}
+
+/// One `git status` for a file that exists (every apply asks, so one process rather than
+/// three): `!!` ignored, `??` untracked, any other line or none at all (clean) tracked.
+fn status_of_existing(dir: &Path, file: &Path) -> GitStatus {
+    let output = Command::new("git")
+        .arg("--no-optional-locks")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--ignored=matching",
+            "--untracked-files=all",
+            "--",
+        ])
+        .arg(file)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
+    let Ok(output) = output else {
+        return GitStatus::GitMissing;
+    };
+    if !output.status.success() {
+        return GitStatus::NoRepository;
+    }
+    match output.stdout.get(..2) {
+        Some(b"!!") => GitStatus::Ignored,
+        Some(b"??") => GitStatus::NotIgnored,
+        _ => GitStatus::Tracked,
     }
 }
 
@@ -89,4 +124,73 @@ pub fn ignore(workspace: &Path, relative: &str) -> std::io::Result<Option<PathBu
     text.push_str(newline);
     write_atomic(&gitignore, text.as_bytes(), Access::Keep)?;
     Ok(Some(gitignore))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(dir: &Path, args: &[&str]) {
+        let ok = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "git {args:?}");
+    }
+
+    /// Every status, for files that exist (one `git status`) and files that do not (the
+    /// three-step path), in one repository.
+    #[test]
+    fn status_tells_tracked_ignored_and_exposed_files() {
+        if Command::new("git").arg("--version").output().is_err() {
+            eprintln!("git is not installed; nothing to check");
+            return;
+        }
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("settings.json"), "{}").unwrap();
+        let repo = tempfile::tempdir().unwrap();
+        let root = repo.path();
+        run(root, &["init", "--quiet"]);
+        std::fs::write(
+            root.join(".gitignore"),
+            "ignored.json\ntracked-ignored.json\nnot-made.json\n",
+        )
+        .unwrap();
+        for name in [
+            "tracked.json",
+            "modified.json",
+            "tracked-ignored.json",
+            "ignored.json",
+            "loose.json",
+        ] {
+            std::fs::write(root.join(name), "{}").unwrap();
+        }
+        run(root, &["add", "tracked.json", "modified.json", ".gitignore"]);
+        run(root, &["add", "--force", "tracked-ignored.json"]);
+        run(root, &["commit", "--quiet", "-m", "files"]);
+        std::fs::write(root.join("modified.json"), "{\"changed\": true}").unwrap();
+
+        let cases = [
+            (root.join("tracked.json"), GitStatus::Tracked),
+            (root.join("modified.json"), GitStatus::Tracked),
+            (root.join("tracked-ignored.json"), GitStatus::Tracked),
+            (root.join("ignored.json"), GitStatus::Ignored),
+            (root.join("loose.json"), GitStatus::NotIgnored),
+            (root.join("not-yet.json"), GitStatus::NotIgnored),
+            (root.join("not-made.json"), GitStatus::Ignored),
+            (outside.path().join("settings.json"), GitStatus::NoRepository),
+            (outside.path().join("absent.json"), GitStatus::NoRepository),
+            (
+                outside.path().join("no/such/dir/settings.json"),
+                GitStatus::NoRepository,
+            ),
+        ];
+        for (file, expected) in cases {
+            assert_eq!(status(&file), expected, "{}", file.display());
+        }
+    }
 }
