@@ -15,10 +15,15 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 
 /// The secret store, opened on first use: commands that need no secret never probe a keyring.
+/// Reading a secret the index places in a store opens only that store, without the probe
+/// (write, read, delete in each candidate) that choosing where new secrets go needs; so
+/// reading the credential at start-up costs one store's read.
 pub struct LazySecrets {
     paths: Paths,
     choice: Option<StoreChoice>,
     opened: OnceLock<std::result::Result<Secrets, String>>,
+    /// Stores opened for reading alone, by kind.
+    readers: std::sync::Mutex<Vec<(StoreKind, Arc<dyn SecretStore>)>>,
 }
 
 impl LazySecrets {
@@ -32,21 +37,51 @@ impl LazySecrets {
             paths,
             choice,
             opened: OnceLock::new(),
+            readers: std::sync::Mutex::default(),
         }
+    }
+
+    fn chosen(&self) -> std::result::Result<StoreChoice, StoreError> {
+        match self.choice {
+            Some(choice) => Ok(choice),
+            None => match std::env::var(STORE_ENV) {
+                Ok(value) if !value.trim().is_empty() => value
+                    .parse::<StoreChoice>()
+                    .map_err(|e| StoreError::unavailable(format!("{STORE_ENV}: {e}"))),
+                _ => Ok(StoreChoice::Auto),
+            },
+        }
+    }
+
+    /// What the index says of `key`, when that can stand in for the stores: nothing opened
+    /// fully yet, an index to ask, and the store it names one the choice allows. `Some(None)`:
+    /// the index records no such secret.
+    fn indexed(&self, key: &SecretKey) -> Option<Option<StoreKind>> {
+        if self.opened.get().is_some() {
+            return None;
+        }
+        let said = crate::secrets::indexed_store(&self.paths, key).ok()??;
+        match (self.chosen().ok()?, said) {
+            (StoreChoice::Only(StoreKind::Memory), _) => None,
+            (StoreChoice::Auto, _) | (StoreChoice::Only(_), None) => Some(said),
+            (StoreChoice::Only(only), Some(kind)) => (only == kind).then_some(said),
+        }
+    }
+
+    fn reader(&self, kind: StoreKind) -> std::result::Result<Arc<dyn SecretStore>, StoreError> {
+        let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, store)) = readers.iter().find(|(k, _)| *k == kind) {
+            return Ok(Arc::clone(store));
+        }
+        let store: Arc<dyn SecretStore> = Arc::from(crate::secrets::open_store(kind, &self.paths)?);
+        readers.push((kind, Arc::clone(&store)));
+        Ok(store)
     }
 
     fn store(&self) -> std::result::Result<&Secrets, StoreError> {
         self.opened
             .get_or_init(|| {
-                let choice = match self.choice {
-                    Some(choice) => choice,
-                    None => match std::env::var(STORE_ENV) {
-                        Ok(value) if !value.trim().is_empty() => value
-                            .parse::<StoreChoice>()
-                            .map_err(|e| format!("{STORE_ENV}: {e}"))?,
-                        _ => StoreChoice::Auto,
-                    },
-                };
+                let choice = self.chosen().map_err(|e| e.message)?;
                 Secrets::open(choice, &self.paths).map_err(|e| e.to_string())
             })
             .as_ref()
@@ -64,7 +99,16 @@ impl SecretStore for LazySecrets {
         }
     }
     fn get(&self, key: &SecretKey) -> std::result::Result<Option<Secret>, StoreError> {
+        if let Some(Some(kind)) = self.indexed(key) {
+            return self.reader(kind)?.get(key);
+        }
         self.store()?.get(key)
+    }
+    fn holds(&self, key: &SecretKey) -> std::result::Result<bool, StoreError> {
+        match self.indexed(key) {
+            Some(said) => Ok(said.is_some()),
+            None => self.store()?.holds(key),
+        }
     }
     fn set(&self, key: &SecretKey, value: &Secret) -> std::result::Result<(), StoreError> {
         self.store()?.set(key, value)

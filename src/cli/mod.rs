@@ -20,6 +20,7 @@ use clap::Parser;
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::ops::ControlFlow;
 use std::process::ExitCode;
+use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt};
 use uuid::Uuid;
 
 /// Exit codes; documented in `docs/cli.md`.
@@ -60,27 +61,45 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn log_filter(verbose: u8, default: &str) -> tracing_subscriber::EnvFilter {
+/// Installs the log subscriber. `ELITEA_LOG` takes tracing's directive syntax; without it the
+/// filter is a plain level, which costs nothing to build (parsing directives compiles regular
+/// expressions, a measurable part of a daemon's start-up).
+fn init_logs(verbose: u8, default: tracing::Level, writer: BoxMakeWriter, ansi: bool) {
+    use tracing_subscriber::filter::LevelFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer, Registry};
     let level = match verbose {
         0 => default,
-        1 => "info",
-        _ => "debug",
+        1 => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
     };
-    tracing_subscriber::EnvFilter::try_from_env("ELITEA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level))
+    let filter: Box<dyn Layer<Registry> + Send + Sync> = match std::env::var("ELITEA_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => Box::new(EnvFilter::new(directives)),
+        _ => Box::new(LevelFilter::from_level(level)),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_ansi(ansi),
+        )
+        .try_init();
 }
 
 fn init_logging(verbose: u8) {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(log_filter(verbose, "warn"))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-        .try_init();
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    init_logs(
+        verbose,
+        tracing::Level::WARN,
+        BoxMakeWriter::new(std::io::stderr),
+        ansi,
+    );
 }
 
 /// `serve`: the daemon on stdin/stdout; logs go to stderr (and `--log-file`), never stdout.
 fn serve(args: &args::ServeArgs, verbose: u8) -> ExitCode {
-    use tracing_subscriber::fmt::writer::MakeWriterExt;
     let log_file = match &args.log_file {
         Some(path) => match std::fs::OpenOptions::new().create(true).append(true).open(path) {
             Ok(file) => Some(std::sync::Mutex::new(file)),
@@ -91,14 +110,18 @@ fn serve(args: &args::ServeArgs, verbose: u8) -> ExitCode {
         },
         None => None,
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(log_filter(verbose, "info"))
-        .with_ansi(false);
-    let _ = match log_file {
-        Some(file) => builder.with_writer(std::io::stderr.and(file)).try_init(),
-        None => builder.with_writer(std::io::stderr).try_init(),
+    let writer = match log_file {
+        Some(file) => BoxMakeWriter::new(std::io::stderr.and(file)),
+        None => BoxMakeWriter::new(std::io::stderr),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    init_logs(verbose, tracing::Level::INFO, writer, false);
+    // Blocking-pool threads (stdin, stdout, the secret store) stay parked rather than exit after
+    // tokio's default 10 s: an idle daemon wakes only for its deadlines.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_keep_alive(std::time::Duration::from_secs(24 * 60 * 60))
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -42,8 +42,8 @@ fn invalid(message: impl Into<String>) -> jsonrpc::Error {
 /// What the daemon knows, shared by the handlers and its background tasks.
 #[derive(Default)]
 pub struct Memory {
-    /// The last token list from the server, and when it came.
-    pub tokens: Option<(Vec<Token>, DateTime<Utc>)>,
+    /// The last token list from the server, and when it came; shared, so a read costs no copy.
+    pub tokens: Option<(Arc<[Token]>, DateTime<Utc>)>,
     /// The list is known to be out of date (a mutation): ask the server next time, but keep
     /// it to answer from while the server cannot be reached.
     pub tokens_dirty: bool,
@@ -55,11 +55,23 @@ pub struct Memory {
     pub in_use: HashMap<Uuid, Vec<String>>,
 }
 
+/// What a reload of the state and the workspaces' settings changed.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Reloaded {
+    /// Which tokens the open workspaces use.
+    pub in_use: bool,
+    /// The tool's state (tokens created, workspaces applied).
+    pub state: bool,
+}
+
 pub struct Shared {
     pub client: Client,
     pub options: RwLock<InitializationOptions>,
     pub folders: RwLock<Vec<PathBuf>>,
     pub session: tokio::sync::RwLock<Option<Result<Arc<Session>, Error>>>,
+    /// What `initialize` asked for, until the session opens: `initialize` answers at once and
+    /// the session (credential, client, state) opens on first need, right after `initialized`.
+    pub pending: std::sync::Mutex<Option<Connection>>,
     pub memory: RwLock<Memory>,
     pub actor: Actor,
     /// Wakes the reminder scheduler to plan again.
@@ -68,10 +80,37 @@ pub struct Shared {
 
 impl Shared {
     pub async fn session(&self) -> Result<Arc<Session>, jsonrpc::Error> {
-        match &*self.session.read().await {
-            Some(Ok(session)) => Ok(Arc::clone(session)),
-            Some(Err(error)) => Err(rpc_error(error.clone())),
+        if let Some(opened) = &*self.session.read().await {
+            return Self::answer(opened);
+        }
+        // The first caller opens it; the others wait on the lock and find it open.
+        let mut slot = self.session.write().await;
+        if slot.is_none() {
+            let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let Some(connection) = pending else {
+                return Err(invalid("the daemon is not initialized yet"));
+            };
+            let opened = Session::open(&connection, CredentialSource::Resolve)
+                .await
+                .map(Arc::new);
+            match &opened {
+                Ok(session) => {
+                    self.reload_state(session);
+                }
+                Err(e) => tracing::warn!("not connected: {}", e.message),
+            }
+            *slot = Some(opened);
+        }
+        match &*slot {
+            Some(opened) => Self::answer(opened),
             None => Err(invalid("the daemon is not initialized yet")),
+        }
+    }
+
+    fn answer(opened: &Result<Arc<Session>, Error>) -> Result<Arc<Session>, jsonrpc::Error> {
+        match opened {
+            Ok(session) => Ok(Arc::clone(session)),
+            Err(error) => Err(rpc_error(error.clone())),
         }
     }
 
@@ -89,18 +128,24 @@ impl Shared {
 
     /// Re-reads the state and the open workspaces' settings (after a mutation, or when a file
     /// changed), so "which token is used where" is current.
-    pub fn reload_state(&self, session: &Session) {
+    /// Returns what changed, compared in place (the state can be large; no copies).
+    pub fn reload_state(&self, session: &Session) -> Reloaded {
         let state = match session.service.state().read() {
             Ok(state) => state,
             Err(e) => {
                 tracing::warn!("cannot read the state: {}", e.message);
-                return;
+                return Reloaded::default();
             }
         };
         let in_use = super::scheduler::scan_in_use(&self.folders(), &state, session.service.server());
         let mut memory = self.memory_mut();
+        let reloaded = Reloaded {
+            in_use: memory.in_use != in_use,
+            state: memory.state != state,
+        };
         memory.state = state;
         memory.in_use = in_use;
+        reloaded
     }
 
     /// Forgets the token list so the next read asks the server.
@@ -116,7 +161,7 @@ impl Shared {
         &self,
         session: &Session,
         refresh: bool,
-    ) -> Result<(Vec<Token>, DateTime<Utc>, bool), Error> {
+    ) -> Result<(Arc<[Token]>, DateTime<Utc>, bool), Error> {
         let now = session.service.now();
         {
             let memory = self.memory();
@@ -125,13 +170,14 @@ impl Shared {
                 && let Some((tokens, at)) = &memory.tokens
                 && now - *at < LIST_MAX_AGE
             {
-                return Ok((tokens.clone(), *at, false));
+                return Ok((Arc::clone(tokens), *at, false));
             }
         }
         match session.service.client().list_tokens().await {
             Ok(tokens) => {
+                let tokens: Arc<[Token]> = tokens.into();
                 let mut memory = self.memory_mut();
-                memory.tokens = Some((tokens.clone(), now));
+                memory.tokens = Some((Arc::clone(&tokens), now));
                 memory.tokens_dirty = false;
                 Ok((tokens, now, false))
             }
@@ -142,7 +188,7 @@ impl Shared {
                 ) =>
             {
                 match &self.memory().tokens {
-                    Some((tokens, at)) => Ok((tokens.clone(), *at, true)),
+                    Some((tokens, at)) => Ok((Arc::clone(tokens), *at, true)),
                     None => Err(e.into()),
                 }
             }
@@ -170,10 +216,19 @@ impl Shared {
                 }
             }
         }
-        for uuid in missing {
-            let stored = matches!(session.service.stored_value(uuid).await, Ok(Some(_)));
-            self.memory_mut().stored.insert(uuid, stored);
-            known.insert(uuid, stored);
+        if !missing.is_empty() {
+            let found = match session.service.are_stored(&missing).await {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::debug!("cannot tell which tokens are stored: {}", e.message);
+                    vec![false; missing.len()]
+                }
+            };
+            let mut memory = self.memory_mut();
+            for (uuid, stored) in missing.into_iter().zip(found) {
+                memory.stored.insert(uuid, stored);
+                known.insert(uuid, stored);
+            }
         }
         known
     }
@@ -303,6 +358,7 @@ impl Backend {
                 options: RwLock::default(),
                 folders: RwLock::default(),
                 session: tokio::sync::RwLock::new(None),
+                pending: std::sync::Mutex::new(None),
                 memory: RwLock::default(),
                 actor: Actor::spawn(),
                 reschedule: tokio::sync::Notify::new(),
@@ -367,6 +423,7 @@ impl Backend {
                 let report = session.service.login(&session.paths.config_dir).await?;
                 let session = Arc::new(session);
                 shared.reload_state(&session);
+                shared.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
                 *shared.session.write().await = Some(Ok(session));
                 shared.invalidate();
                 Ok::<_, Error>(report)
@@ -652,14 +709,7 @@ impl LanguageServer for Backend {
             ..defaults
         };
         *self.shared.options.write().unwrap_or_else(|e| e.into_inner()) = options;
-        let session = Session::open(&connection, CredentialSource::Resolve)
-            .await
-            .map(Arc::new);
-        match &session {
-            Ok(session) => self.shared.reload_state(session),
-            Err(e) => tracing::warn!("not connected: {}", e.message),
-        }
-        *self.shared.session.write().await = Some(session);
+        *self.shared.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(connection);
         Ok(InitializeResult {
             server_info: Some(ServerInfo {
                 name: "elitea-tokens".into(),
@@ -676,7 +726,9 @@ impl LanguageServer for Backend {
     }
 
     async fn initialized(&self, _: InitializedParams) {
-        // Nothing reaches the client before this point; the background tasks start here.
+        // Nothing reaches the client before this point; the session opens and the background
+        // tasks start here.
+        let _ = self.shared.session().await;
         super::scheduler::start(Arc::clone(&self.shared));
         super::watch::start(Arc::clone(&self.shared)).await;
     }

@@ -6,7 +6,7 @@ use super::ext::{self, TOKEN_EXPIRING, TokenExpiringParams};
 use crate::domain::{Reminder, ReminderKind, Secret, Watched, expiry_label, plan};
 use crate::error::Result;
 use crate::ide::{files::VSCODE_TOKEN_KEYS, vscode};
-use crate::reminders::ReminderLog;
+use crate::reminders::{ReminderLog, watched_tokens};
 use crate::service::{RotateOptions, Selector};
 use crate::session::Session;
 use crate::state::{Ide, StateData};
@@ -63,35 +63,11 @@ pub fn scan_in_use(folders: &[PathBuf], state: &StateData, server: &str) -> Hash
         .collect()
 }
 
-/// The tokens to watch: those in use whose expiry is known (from the server's list, or from
-/// the state when the server cannot be reached).
+/// The tokens to watch: those in use whose expiry is known.
 fn watched(shared: &Shared, server: &str) -> Vec<Watched> {
     let memory = shared.memory.read().unwrap_or_else(|e| e.into_inner());
-    memory
-        .in_use
-        .keys()
-        .filter_map(|uuid| {
-            let record = memory.state.token(server, *uuid);
-            let listed = memory
-                .tokens
-                .as_ref()
-                .and_then(|(tokens, _)| tokens.iter().find(|t| t.uuid == *uuid));
-            let expires = match listed {
-                Some(token) => token.expires?,
-                None => record?.expires?,
-            };
-            let name = listed
-                .map(|t| t.name.clone())
-                .or_else(|| record.map(|r| r.name.clone()))
-                .unwrap_or_else(|| uuid.to_string());
-            Some(Watched {
-                uuid: *uuid,
-                name,
-                expires,
-                lifetime: record.map(|r| expires - r.created_at),
-            })
-        })
-        .collect()
+    let listed = memory.tokens.as_ref().map(|(tokens, _)| &tokens[..]);
+    watched_tokens(memory.in_use.keys().copied(), listed, &memory.state, server)
 }
 
 pub fn snooze(session: &Session, uuid: Uuid, until: DateTime<Utc>) -> Result<()> {
@@ -120,7 +96,17 @@ pub fn start(shared: Arc<Shared>) {
 async fn tick(shared: &Arc<Shared>) -> Option<DateTime<Utc>> {
     let session = shared.session().await.ok()?;
     let server = session.service.server().to_string();
-    // The expiry of tokens made elsewhere comes from the server's list (memory when fresh).
+    // The expiry of tokens made elsewhere comes from the server's list (memory when fresh);
+    // with no token in use there is nothing to ask the server about.
+    let nothing_in_use = shared
+        .memory
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .in_use
+        .is_empty();
+    if nothing_in_use {
+        return None;
+    }
     if let Err(e) = shared.tokens(&session, false).await {
         tracing::debug!("token list unavailable, planning from local state: {}", e.message);
     }

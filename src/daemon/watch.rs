@@ -1,17 +1,30 @@
 //! Watching files: the open workspaces' IDE settings and the tool's own state. A hand edit of a
 //! settings file, or another daemon's rotation, makes the daemon re-read, plan its reminders
 //! again and tell the client. Bursts are debounced; a file that does not parse yet is skipped
-//! until its next change.
+//! until its next change. notify is used directly rather than through notify-debouncer-mini,
+//! whose events carry no kind: opening a file is not a change, and only the kind tells.
 
 use super::backend::Shared;
-use notify::RecursiveMode;
-use notify_debouncer_mini::{DebounceEventResult, new_debouncer};
+use notify::event::{AccessKind, AccessMode};
+use notify::{Event, EventKind, RecursiveMode, Watcher};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Events closer together than this are one change.
 const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// Whether an event can mean new content. Opening and reading are not changes: inotify reports
+/// every open of a watched file, so counting them would make the daemon's own read of the
+/// state after a change look like another change, and it would re-read forever. A close after
+/// writing is kept (an editor writing in place ends with one).
+fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
 
 /// What to watch: each folder's `.vscode` and `.idea` (or the folder itself until they exist,
 /// to see them appear), and the state directory.
@@ -42,34 +55,28 @@ pub async fn start(shared: Arc<Shared>) {
     // `true` when the config changed (a login or a setting from the terminal).
     let (events, mut changes) = tokio::sync::mpsc::unbounded_channel::<bool>();
     let config_for_events = config_dir.clone();
-    let debouncer = new_debouncer(DEBOUNCE, move |result: DebounceEventResult| {
-        let relevant = match result {
-            Ok(events) => {
-                // Temporary files of atomic writes and lock files are not changes.
-                let changed: Vec<_> = events
-                    .iter()
-                    .filter(|event| {
-                        let name = event
-                            .path
-                            .file_name()
-                            .and_then(|n| n.to_str())
-                            .unwrap_or_default();
-                        !(name.ends_with(".tmp") || name.ends_with(".lock"))
-                    })
-                    .collect();
-                (!changed.is_empty()).then(|| changed.iter().any(|e| e.path.starts_with(&config_for_events)))
+    let watcher = notify::recommended_watcher(move |result: notify::Result<Event>| match result {
+        Ok(event) => {
+            if !is_change(&event.kind) {
+                return;
             }
-            Err(e) => {
-                tracing::warn!("file watching failed: {e}");
-                None
+            // Temporary files of atomic writes and lock files are not changes.
+            let changed: Vec<_> = event
+                .paths
+                .iter()
+                .filter(|path| {
+                    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                    !(name.ends_with(".tmp") || name.ends_with(".lock"))
+                })
+                .collect();
+            if !changed.is_empty() {
+                let _ = events.send(changed.iter().any(|p| p.starts_with(&config_for_events)));
             }
-        };
-        if let Some(config) = relevant {
-            let _ = events.send(config);
         }
+        Err(e) => tracing::warn!("file watching failed: {e}"),
     });
-    let mut debouncer = match debouncer {
-        Ok(debouncer) => debouncer,
+    let mut watcher = match watcher {
+        Ok(watcher) => watcher,
         Err(e) => {
             tracing::warn!("cannot watch files; changes made outside the daemon are seen on restart: {e}");
             return;
@@ -79,27 +86,28 @@ pub async fn start(shared: Arc<Shared>) {
     let mut watched = targets(&shared.folders(), state_dir);
     watched.push(config_dir);
     for target in watched {
-        if let Err(e) = debouncer.watcher().watch(&target, RecursiveMode::NonRecursive) {
+        if let Err(e) = watcher.watch(&target, RecursiveMode::NonRecursive) {
             tracing::warn!("cannot watch {}: {e}", target.display());
         }
     }
     tokio::spawn(async move {
-        let _watching = debouncer;
-        while let Some(config_changed) = changes.recv().await {
+        let _watching = watcher;
+        while let Some(first) = changes.recv().await {
+            // A burst (an editor's save, an atomic rename, another daemon's rotation) is one
+            // change: wait for it to settle, then take everything that came meanwhile.
+            tokio::time::sleep(DEBOUNCE).await;
+            let mut config_changed = first;
+            while let Ok(more) = changes.try_recv() {
+                config_changed |= more;
+            }
             let Ok(session) = shared.session().await else {
                 continue;
             };
-            let snapshot = |shared: &Shared| {
-                let memory = shared.memory.read().unwrap_or_else(|e| e.into_inner());
-                (memory.state.clone(), memory.in_use.clone())
-            };
-            let (state_before, in_use_before) = snapshot(&shared);
-            shared.reload_state(&session);
-            let (state_after, in_use_after) = snapshot(&shared);
+            let reloaded = shared.reload_state(&session);
             // The daemon's own writes were already taken into account: nothing to tell.
-            let reason = if in_use_before != in_use_after {
+            let reason = if reloaded.in_use {
                 "settings_edited"
-            } else if state_before != state_after {
+            } else if reloaded.state {
                 "state_changed"
             } else if config_changed {
                 // The server and credential in use change with `elitea/login` or a restart;

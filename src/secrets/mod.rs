@@ -70,7 +70,7 @@ mod router;
 pub use file::FileStore;
 pub use keyring_store::{KeyringStore, KeyutilsStore};
 pub use memory::{FailingStore, MemoryStore, Op, When};
-pub use router::{ProbeOutcome, Secrets};
+pub use router::{ProbeOutcome, Secrets, indexed_store, open_store};
 
 use crate::domain::Secret;
 use serde::{Deserialize, Serialize};
@@ -346,6 +346,11 @@ pub trait SecretStore: Send + Sync {
     fn set(&self, key: &SecretKey, value: &Secret) -> Result<(), StoreError>;
     /// Removes the value; `true` if there was one.
     fn delete(&self, key: &SecretKey) -> Result<bool, StoreError>;
+    /// Whether a value is kept under `key`. Stores that remember where secrets are answer
+    /// without reading the value (the token table asks this for every row it shows).
+    fn holds(&self, key: &SecretKey) -> Result<bool, StoreError> {
+        Ok(self.get(key)?.is_some())
+    }
 }
 
 /// A shared store is a store: lets callers hand an `Arc<Secrets>` (or a test store they keep a
@@ -365,5 +370,9 @@ impl<T: SecretStore + ?Sized> SecretStore for std::sync::Arc<T> {
 
     fn delete(&self, key: &SecretKey) -> Result<bool, StoreError> {
         (**self).delete(key)
+    }
+
+    fn holds(&self, key: &SecretKey) -> Result<bool, StoreError> {
+        (**self).holds(key)
     }
 }

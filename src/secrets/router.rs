@@ -283,6 +283,13 @@ impl SecretStore for Secrets {
         }
     }
 
+    fn holds(&self, key: &SecretKey) -> Result<bool, StoreError> {
+        match &self.index {
+            Some(index) if index.lookup(key)?.is_some() => Ok(true),
+            _ => Ok(self.get(key)?.is_some()),
+        }
+    }
+
     fn set(&self, key: &SecretKey, value: &Secret) -> Result<(), StoreError> {
         self.primary.set(key, value)?;
         let Some(index) = &self.index else {
@@ -342,6 +349,23 @@ impl fmt::Debug for Secrets {
             .field("probes", &self.probes)
             .finish()
     }
+}
+
+/// What the index in `paths.state_dir` says of `key`, without opening any store: `None` when
+/// there is no index to ask, `Some(None)` when it records no such secret, `Some(Some(kind))`
+/// when `kind` holds it.
+pub fn indexed_store(paths: &Paths, key: &SecretKey) -> Result<Option<Option<StoreKind>>, StoreError> {
+    let path = paths.state_dir.join(Index::FILE_NAME);
+    if !path.exists() {
+        return Ok(None);
+    }
+    Index::new(path).lookup(key).map(Some)
+}
+
+/// Opens one store as it is, without a test write: for reading a secret the index places
+/// there, so a start-up reads its credential without probing every store.
+pub fn open_store(kind: StoreKind, paths: &Paths) -> Result<Box<dyn SecretStore>, StoreError> {
+    open_kind(kind, paths)
 }
 
 fn open_kind(kind: StoreKind, paths: &Paths) -> Result<Box<dyn SecretStore>, StoreError> {

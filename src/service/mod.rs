@@ -149,6 +149,14 @@ impl Service {
         self.with_secrets(move |store| store.get(&key)).await
     }
 
+    /// Whether this machine keeps each token's full value, as cheaply as the store can tell
+    /// (the secret index, without reading values), in one trip to the blocking pool.
+    pub async fn are_stored(&self, uuids: &[Uuid]) -> Result<Vec<bool>> {
+        let keys: Vec<SecretKey> = uuids.iter().map(|uuid| self.token_key(*uuid)).collect();
+        self.with_secrets(move |store| keys.iter().map(|key| store.holds(key)).collect())
+            .await
+    }
+
     pub fn server(&self) -> &str {
         self.client.server().as_str()
     }
