@@ -1,0 +1,168 @@
+//! Benchmark 6, scale of the scheduler: rebuilding the reminder schedule of 1,000 to 100,000 tokens and
+//! finding the next deadline, to show it grows no worse than n log n.
+
+use crate::micro::Estimates;
+use crate::report::{Report, Section};
+use crate::stats::seconds;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use criterion::{BenchmarkId, Criterion};
+use elitea_tokens::domain::{Flavor, ReminderKind, Token, Watched, plan, reminder_key};
+use elitea_tokens::reminders::{LogData, watched_tokens};
+use elitea_tokens::state::{Ide, StateData, TokenRecord, WorkspaceRecord};
+use std::hint::black_box;
+use std::path::PathBuf;
+use uuid::Uuid;
+
+pub const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
+const SERVER: &str = "https://elitea.example.com";
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0)
+        .single()
+        .expect("a valid instant")
+}
+
+/// What the daemon holds for `n` tokens in use: the server's list, the state, the reminder log
+/// (a tenth of the tokens already reminded once, a hundredth snoozed).
+pub struct World {
+    pub listed: Vec<Token>,
+    pub state: StateData,
+    pub in_use: Vec<Uuid>,
+    pub log: LogData,
+}
+
+pub fn world(n: usize) -> World {
+    let now = now();
+    let mut world = World {
+        listed: Vec::with_capacity(n),
+        state: StateData::default(),
+        in_use: Vec::with_capacity(n),
+        log: LogData::default(),
+    };
+    for i in 0..n {
+        let uuid = Uuid::from_u128(0x5eed_0000_0000_0000_0000_0000_0000_0000 + i as u128 * 7919);
+        // Expiries from an hour to a year away, and every fifth never.
+        let expires = (i % 5 != 0).then(|| now + Duration::minutes(60 + (i as i64 * 7_907) % 525_600));
+        let name = format!("token-{i:06}");
+        world.listed.push(Token {
+            uuid,
+            id: i as i64,
+            name: name.clone(),
+            masked: "...abcdefg".into(),
+            expires,
+        });
+        world.state.tokens.push(TokenRecord {
+            server: SERVER.into(),
+            uuid,
+            name: name.clone(),
+            period: "30 days".into(),
+            created_at: now - Duration::days(2),
+            expires,
+        });
+        world.state.workspaces.push(WorkspaceRecord {
+            server: SERVER.into(),
+            uuid,
+            name,
+            workspace: PathBuf::from("/work/project"),
+            ide: Ide::Jetbrains,
+            flavor: Flavor::Current,
+            applied_at: now,
+        });
+        world.in_use.push(uuid);
+        if i % 10 == 0 {
+            world
+                .log
+                .shown
+                .insert(reminder_key(uuid, ReminderKind::SevenDays));
+        }
+        if i % 100 == 0 {
+            world.log.snoozes.insert(uuid, now + Duration::hours(5));
+        }
+    }
+    world
+}
+
+fn schedule(world: &World, watched: &[Watched]) -> Option<DateTime<Utc>> {
+    plan(
+        watched,
+        now(),
+        |k| world.log.is_shown(k),
+        |u| world.log.snoozed_until(u),
+    )
+    .next
+}
+
+pub fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("scheduler");
+    for n in SIZES {
+        let world = world(n);
+        group.bench_function(BenchmarkId::new("rebuild", n), |b| {
+            b.iter(|| {
+                let watched = watched_tokens(
+                    world.in_use.iter().copied(),
+                    Some(&world.listed),
+                    &world.state,
+                    SERVER,
+                );
+                black_box(schedule(&world, &watched))
+            })
+        });
+        let watched = watched_tokens(
+            world.in_use.iter().copied(),
+            Some(&world.listed),
+            &world.state,
+            SERVER,
+        );
+        group.bench_function(BenchmarkId::new("plan", n), |b| {
+            b.iter(|| black_box(schedule(&world, &watched)))
+        });
+    }
+    group.finish();
+}
+
+pub fn run(estimates: &Estimates, report: &mut Report) {
+    let mut section = Section::new(
+        "6. Scale of the scheduler",
+        "In-process (criterion). *rebuild*: what the daemon does each time it plans: join the tokens \
+         in use with the server's list and the state (`reminders::watched_tokens`), then \
+         `domain::plan` (every token's reminders against the shared log's shown keys and snoozes, \
+         what is due, and the next deadline). *plan*: `domain::plan` alone. A tenth of the tokens \
+         have a reminder already shown, a hundredth are snoozed. The last column divides the time by \
+         n log n, relative to 1,000 tokens: at or under 1.0 means no worse than n log n.",
+        &[
+            "tokens",
+            "rebuild",
+            "spread",
+            "plan",
+            "spread",
+            "per token (rebuild)",
+            "rebuild / (n log n), rel.",
+        ],
+    );
+    let n_log_n = |n: usize| n as f64 * (n as f64).log2();
+    let base = estimates.get(&format!("scheduler/rebuild/{}", SIZES[0])).median / n_log_n(SIZES[0]);
+    let mut worst = 0.0_f64;
+    for n in SIZES {
+        let rebuild = estimates.get(&format!("scheduler/rebuild/{n}"));
+        let plan = estimates.get(&format!("scheduler/plan/{n}"));
+        let relative = rebuild.median / n_log_n(n) / base;
+        worst = worst.max(relative);
+        section.row(vec![
+            n.to_string(),
+            seconds(rebuild.median),
+            rebuild.spread_text(),
+            seconds(plan.median),
+            plan.spread_text(),
+            seconds(rebuild.median / n as f64),
+            format!("{relative:.2}"),
+        ]);
+    }
+    let at_100k = estimates.get(&format!("scheduler/rebuild/{}", SIZES[2])).median;
+    report.goal(
+        "6. Scheduler",
+        "no worse than n log n up to 100,000 tokens",
+        format!("{} for 100,000; {worst:.2} of n log n", seconds(at_100k)),
+        worst <= 1.25,
+    );
+    report.sections.push(section);
+}

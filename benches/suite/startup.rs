@@ -1,0 +1,113 @@
+//! Benchmark 1, start-up: from spawning the server to its `initialize` answer, against a do-nothing
+//! tower-lsp-server program and a published Rust language server.
+
+use crate::Settings;
+use crate::fixture::{self, SandboxProcess};
+use crate::lsp::{Lsp, initialize_params};
+use crate::report::{Report, Section};
+use crate::stats::{Summary, ratio};
+use serde_json::json;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Spawns the server, sends `initialize`, returns the time to its answer, then closes it.
+fn start_once(mut command: Command, workspace: &Path, options: serde_json::Value) -> Duration {
+    let started = Instant::now();
+    let mut server = Lsp::spawn(&mut command);
+    let answer = server.request("initialize", initialize_params(workspace, options));
+    let elapsed = started.elapsed();
+    answer.unwrap_or_else(|e| panic!("initialize failed: {e}"));
+    server.notify("initialized", json!({}));
+    server.close();
+    elapsed
+}
+
+pub fn run(settings: &Settings, report: &mut Report) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = SandboxProcess::start();
+    let home = dir.path().join("home");
+    let store = fixture::login(&home, &sandbox);
+    let workspace = fixture::workspace(dir.path());
+    let nothing = fixture::nothing_lsp();
+    let typos = fixture::typos_lsp();
+
+    type Subject<'a> = (&'static str, Box<dyn Fn() -> Command + 'a>, serde_json::Value);
+    let mut subjects: Vec<Subject> = vec![
+        (
+            "elitea-tokens serve",
+            Box::new(|| {
+                let mut c = fixture::command(&home);
+                c.arg("serve");
+                c
+            }),
+            json!({"notifications": ["elitea/tokenExpiring", "elitea/tokensChanged"]}),
+        ),
+        (
+            "do-nothing tower-lsp-server",
+            Box::new(|| Command::new(&nothing)),
+            json!(null),
+        ),
+    ];
+    if let Some(typos) = &typos {
+        subjects.push((
+            "typos-lsp 0.1.57 (crates.io)",
+            Box::new(move || Command::new(typos)),
+            json!(null),
+        ));
+    }
+    // One warm-up round so every binary is in the page cache.
+    for (_, command, options) in &subjects {
+        start_once(command(), &workspace, options.clone());
+    }
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); subjects.len()];
+    for round in 0..settings.startup_runs {
+        // Rotate who goes first, so no subject always follows the same neighbour.
+        for k in 0..subjects.len() {
+            let i = (round + k) % subjects.len();
+            let (_, command, options) = &subjects[i];
+            samples[i].push(start_once(command(), &workspace, options.clone()));
+        }
+    }
+
+    let summaries: Vec<Summary> = samples.iter().map(|s| Summary::of(s)).collect();
+    let baseline = summaries[1].median;
+    let mut section = Section::new(
+        "1. Start-up",
+        format!(
+            "Wall time from spawning the process to reading its answer to `initialize` (one workspace \
+             folder), over pipes, as an editor starts a server. The daemon is logged in to a sandbox \
+             (credential in the `{store}` store) and has a git workspace. Subjects run in turn, \
+             {} rounds after one warm-up round.",
+            settings.startup_runs
+        ),
+        &["server", "median", "spread", "reference", "ratio"],
+    );
+    for ((name, _, _), summary) in subjects.iter().zip(&summaries) {
+        section.row(vec![
+            name.to_string(),
+            summary.median_text(),
+            summary.spread_text(),
+            "do-nothing tower-lsp-server".into(),
+            ratio(summary.median, baseline),
+        ]);
+    }
+    if typos.is_none() {
+        section
+            .notes
+            .push("typos-lsp could not be installed on this machine; its row is missing.".into());
+    }
+    let ours = summaries[0].median / baseline;
+    report.goal(
+        "1. Start-up",
+        "within 1.2x of a do-nothing tower-lsp-server",
+        format!(
+            "{} vs {} ({:.2}x)",
+            summaries[0].median_text(),
+            summaries[1].median_text(),
+            ours
+        ),
+        ours <= 1.2,
+    );
+    report.sections.push(section);
+}

@@ -1,0 +1,34 @@
+//! A language server that does nothing: tower-lsp-server on a current-thread tokio runtime,
+//! answering `initialize` with empty capabilities. The start-up reference of the benchmark
+//! suite (`benches/suite`), built the same way as `elitea-tokens serve`.
+
+use tower_lsp_server::jsonrpc::Result;
+use tower_lsp_server::ls_types::{InitializeParams, InitializeResult};
+use tower_lsp_server::{LanguageServer, LspService, Server};
+
+struct Nothing;
+
+impl LanguageServer for Nothing {
+    async fn initialize(&self, _: InitializeParams) -> Result<InitializeResult> {
+        Ok(InitializeResult::default())
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async {
+        let (service, socket) = LspService::new(|_| Nothing);
+        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+            .serve(service)
+            .await;
+    });
+    // As the daemon does: a client may keep stdin open after `exit`.
+    runtime.shutdown_background();
+}
