@@ -70,7 +70,8 @@ impl Report {
         let _ = writeln!(
             out,
             "Written by the benchmark suite (`benches/suite`), {}. Regenerate with `{}`; \
-             [how the suite works](#how-the-suite-works) is at the end.\n",
+             [how the suite works](#how-the-suite-works) is at the end. What profiling found, and \
+             the figures before and after each fix, are in [performance.md](performance.md).\n",
             self.mode, self.command
         );
         let _ = writeln!(out, "## The machine\n");
