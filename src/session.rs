@@ -73,7 +73,7 @@ impl LazySecrets {
         if let Some((_, store)) = readers.iter().find(|(k, _)| *k == kind) {
             return Ok(Arc::clone(store));
         }
-        let store: Arc<dyn SecretStore> = Arc::from(crate::secrets::open_store(kind, &self.paths)?);
+        let store: Arc<dyn SecretStore> = Arc::from(crate::secrets::open_kind(kind, &self.paths)?);
         readers.push((kind, Arc::clone(&store)));
         Ok(store)
     }

@@ -65,57 +65,60 @@ impl Lsp {
         self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}));
     }
 
-    /// Sends a request and waits for its answer; `Err` holds a JSON-RPC error object. Requests
-    /// from the server meanwhile are answered with `null`; notifications are kept.
+    /// The next message that is not a request from the server (those are answered with
+    /// `null` here, as a client that offers nothing would), or `None` after `timeout`.
+    fn receive(&mut self, timeout: Duration) -> Option<(Instant, Value)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (at, message) = match self.incoming.recv_timeout(left) {
+                Ok(received) => received,
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return None,
+            };
+            if message.get("method").is_some()
+                && let Some(server_id) = message.get("id")
+            {
+                let answer = json!({"jsonrpc": "2.0", "id": server_id, "result": null});
+                self.send(&answer);
+                continue;
+            }
+            return Some((at, message));
+        }
+    }
+
+    /// Sends a request and waits for its answer; `Err` holds a JSON-RPC error object.
+    /// Notifications received meanwhile are kept.
     pub fn request(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
         loop {
-            let (at, message) = match self.incoming.recv_timeout(PATIENCE) {
-                Ok(received) => received,
-                Err(e) => panic!("no answer to {method}: {e}"),
+            let Some((at, message)) = self.receive(PATIENCE) else {
+                panic!("no answer to {method} within {PATIENCE:?}");
             };
             if message.get("method").is_some() {
-                if let Some(server_id) = message.get("id") {
-                    let answer = json!({"jsonrpc": "2.0", "id": server_id, "result": null});
-                    self.send(&answer);
-                } else {
-                    self.notifications.push((at, message));
-                }
-                continue;
+                self.notifications.push((at, message));
+            } else if message["id"] == json!(id) {
+                return match message.get("error") {
+                    Some(error) => Err(error.clone()),
+                    None => Ok(message["result"].clone()),
+                };
             }
-            if message["id"] != json!(id) {
-                continue;
-            }
-            return match message.get("error") {
-                Some(error) => Err(error.clone()),
-                None => Ok(message["result"].clone()),
-            };
         }
     }
 
     /// Waits up to `timeout` for a notification named `method`.
     pub fn wait_for(&mut self, method: &str, timeout: Duration) -> Option<(Instant, Value)> {
-        let deadline = Instant::now() + timeout;
         if let Some(found) = self.notifications.iter().find(|(_, m)| m["method"] == method) {
             return Some(found.clone());
         }
+        let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.incoming.recv_timeout(left) {
-                Ok((at, message)) => {
-                    if message.get("id").is_some() && message.get("method").is_some() {
-                        let answer = json!({"jsonrpc": "2.0", "id": message["id"], "result": null});
-                        self.send(&answer);
-                        continue;
-                    }
-                    self.notifications.push((at, message.clone()));
-                    if message["method"] == method {
-                        return Some((at, message));
-                    }
-                }
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return None,
+            let (at, message) = self.receive(left)?;
+            self.notifications.push((at, message.clone()));
+            if message["method"] == method {
+                return Some((at, message));
             }
         }
     }

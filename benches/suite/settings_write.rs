@@ -10,7 +10,6 @@ use elitea_tokens::ide::files;
 use elitea_tokens::state::Ide;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 pub const LINES: [usize; 3] = [200, 1_000, 5_000];
 
@@ -80,13 +79,7 @@ struct Workspace {
 /// A git repository (git checks run on every write of a file holding a token) with the file.
 fn workspace(relative: &str, content: &str) -> Workspace {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().to_path_buf();
-    let _ = Command::new("git")
-        .args(["init", "--quiet"])
-        .current_dir(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    let path = crate::fixture::workspace(dir.path());
     std::fs::write(path.join(".gitignore"), ".vscode/settings.json\n").expect(".gitignore");
     let file = path.join(relative);
     std::fs::create_dir_all(file.parent().expect("a parent")).expect("dirs");

@@ -28,15 +28,17 @@ impl GitStatus {
     }
 }
 
-fn git(dir: &Path, args: &[&str]) -> Option<std::process::ExitStatus> {
+/// Runs git in `dir` (without taking optional locks, so a check never blocks the user's own
+/// git); `None` when git cannot be run at all.
+fn git(dir: &Path, args: &[&str]) -> Option<std::process::Output> {
     Command::new("git")
+        .arg("--no-optional-locks")
         .arg("-C")
         .arg(dir)
         .args(args)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status()
+        .output()
         .ok()
 }
 
@@ -52,15 +54,15 @@ pub fn status(file: &Path) -> GitStatus {
     let Some(inside) = git(dir, &["rev-parse", "--is-inside-work-tree"]) else {
         return GitStatus::GitMissing;
     };
-    if !inside.success() {
+    if !inside.status.success() {
         return GitStatus::NoRepository;
     }
     let path = file.to_string_lossy();
-    if git(dir, &["ls-files", "--error-unmatch", "--", &path]).is_some_and(|s| s.success()) {
+    if git(dir, &["ls-files", "--error-unmatch", "--", &path]).is_some_and(|o| o.status.success()) {
         return GitStatus::Tracked;
     }
     match git(dir, &["check-ignore", "-q", "--", &path]) {
-        Some(s) if s.success() => GitStatus::Ignored,
+        Some(o) if o.status.success() => GitStatus::Ignored,
         _ => GitStatus::NotIgnored,
     }
 }
@@ -68,23 +70,17 @@ pub fn status(file: &Path) -> GitStatus {
 /// One `git status` for a file that exists (every apply asks, so one process rather than
 /// three): `!!` ignored, `??` untracked, any other line or none at all (clean) tracked.
 fn status_of_existing(dir: &Path, file: &Path) -> GitStatus {
-    let output = Command::new("git")
-        .arg("--no-optional-locks")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "status",
-            "--porcelain=v1",
-            "-z",
-            "--ignored=matching",
-            "--untracked-files=all",
-            "--",
-        ])
-        .arg(file)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output();
-    let Ok(output) = output else {
+    let path = file.to_string_lossy();
+    let args = [
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--ignored=matching",
+        "--untracked-files=all",
+        "--",
+        &path,
+    ];
+    let Some(output) = git(dir, &args) else {
         return GitStatus::GitMissing;
     };
     if !output.status.success() {

@@ -364,11 +364,7 @@ pub fn indexed_store(paths: &Paths, key: &SecretKey) -> Result<Option<Option<Sto
 
 /// Opens one store as it is, without a test write: for reading a secret the index places
 /// there, so a start-up reads its credential without probing every store.
-pub fn open_store(kind: StoreKind, paths: &Paths) -> Result<Box<dyn SecretStore>, StoreError> {
-    open_kind(kind, paths)
-}
-
-fn open_kind(kind: StoreKind, paths: &Paths) -> Result<Box<dyn SecretStore>, StoreError> {
+pub fn open_kind(kind: StoreKind, paths: &Paths) -> Result<Box<dyn SecretStore>, StoreError> {
     Ok(match kind {
         StoreKind::Keyring => Box::new(KeyringStore::open()?),
         StoreKind::Keyutils => Box::new(KeyutilsStore::open()?),
