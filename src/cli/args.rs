@@ -254,6 +254,27 @@ pub struct RotateArgs {
     pub resume: bool,
 }
 
+/// `elitea-tokens serve` on its own: what an editor runs. It has its own small grammar so that a
+/// daemon's start does not build the whole command line's (which was a third of the
+/// instructions from `exec` to the `initialize` answer).
+#[derive(Debug, Parser)]
+#[command(
+    name = "elitea-tokens serve",
+    bin_name = "elitea-tokens serve",
+    version,
+    about = "Serve editors: LSP-style JSON-RPC on stdin/stdout (see docs/protocol.md)",
+    long_about = "Serve editors: LSP-style JSON-RPC on stdin/stdout (see docs/protocol.md).\n\n\
+                  It connects with the client's initializationOptions.server, else ELITEA_SERVER, \
+                  else the server `login` remembered; with ELITEA_TOKEN or the stored credential."
+)]
+pub struct ServeCli {
+    #[command(flatten)]
+    pub args: ServeArgs,
+    /// More log lines on stderr (-v, -vv); never a token
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Also write the log to this file (never a token)

@@ -39,6 +39,10 @@ pub fn exit_code(kind: ErrorKind) -> u8 {
 
 /// Parses the arguments, runs the command and turns the outcome into an exit code.
 pub fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|first| first == "serve") {
+        let serve_cli = args::ServeCli::parse_from(std::env::args_os().skip(1));
+        return serve(&serve_cli.args, serve_cli.verbose);
+    }
     let cli = Cli::parse();
     if let Command::Serve(args) = &cli.command {
         return serve(args, cli.global.verbose);
