@@ -1,11 +1,13 @@
 //! VS Code `.vscode/settings.json`: sets, removes and reads ELITEA's keys in a file that belongs
 //! to the user.
 //!
-//! The file is JSON with comments. Edits go through jsonc-parser's concrete syntax tree, which
-//! keeps every comment and every byte of formatting we do not touch (one exception: appending
-//! drops blank lines just inside the root object's braces). When every key is already there
-//! (rotation, re-applying), the values' own bytes are replaced at the offsets the AST parser
-//! reports, which is several times faster on a large file and touches nothing else.
+//! The file is JSON with comments. Every edit keeps every comment and every byte of formatting we
+//! do not touch (one exception: adding keys drops blank lines just inside the root object's
+//! braces). Most writes are byte splices at the offsets jsonc-parser's fast AST parser reports:
+//! values replaced where they stand, new keys appended after the last member the way the CST
+//! lays them out (a unit test holds the two to the same output). The rarer shapes (a blank file,
+//! a one-line object, blank lines inside the braces) go through jsonc-parser's concrete syntax
+//! tree, which is several times slower to build on a large file.
 //! Keys are flat (VS Code's `eliteacode.LLMAuthToken` is one key, not a path).
 
 use jsonc_parser::ParseOptions;
@@ -41,15 +43,22 @@ const BOM: char = '\u{feff}';
 /// - The result ends with a newline if the input did (or was empty).
 pub fn set_keys(text: &str, entries: &[(&str, Value)]) -> Result<String, JsoncError> {
     let (bom, body) = split_bom(text);
-    // Rotation and re-applying only change values that are already there: replace exactly
-    // their bytes, found with the fast AST parser. Adding keys needs the CST's layout.
-    if let Some(replaced) = replace_in_place(body, entries) {
-        return Ok(if replaced == body {
+    // The common shapes are edited as bytes at the offsets the fast AST parser reports; the
+    // CST (several times slower to build) lays out everything else.
+    if let Some(edited) = splice(body, entries) {
+        return Ok(if edited == body {
             text.to_string()
         } else {
-            format!("{bom}{replaced}")
+            format!("{bom}{edited}")
         });
     }
+    set_keys_in_tree(bom, body, entries)
+}
+
+/// [`set_keys`] through jsonc-parser's CST: blank files, one-line objects, nested values, and
+/// whatever the splice leaves alone.
+fn set_keys_in_tree(bom: &str, body: &str, entries: &[(&str, Value)]) -> Result<String, JsoncError> {
+    let text = format!("{bom}{body}");
     let blank = body.trim().is_empty();
     // A blank file is rebuilt from nothing (its stray whitespace would otherwise sit around the
     // new object); a lone CRLF seeds the line ending the user's editor chose.
@@ -79,7 +88,7 @@ pub fn set_keys(text: &str, entries: &[(&str, Value)]) -> Result<String, JsoncEr
         }
     }
     if !changed && new_entries.is_empty() {
-        return Ok(text.to_string());
+        return Ok(text);
     }
 
     if !new_entries.is_empty() {
@@ -163,19 +172,32 @@ pub fn read_keys(text: &str, keys: &[&str]) -> Result<Vec<(String, Value)>, Json
         .collect())
 }
 
-/// The text with each entry's value replaced where it stands (the last of duplicate keys, as
-/// VS Code reads it), or `None` when a key is missing or the text does not parse as an object
-/// (the CST path adds keys and reports errors). Equal values are left byte for byte.
-fn replace_in_place(body: &str, entries: &[(&str, Value)]) -> Option<String> {
+/// The text with each entry set by splicing bytes, or `None` for the shapes left to the CST.
+///
+/// A key that is there has its value's bytes replaced (the last of duplicate keys, as VS Code
+/// reads it; an equal value is left byte for byte). New keys are written after the last member
+/// exactly as the CST would append them: a comma after that member if it had none, then each
+/// key on its own line with the members' indentation and the file's line ending, after any
+/// comment on the comma's line, with a trailing comma when the object used one. Only a
+/// multi-line object with members and scalar new values qualifies, without blank lines just
+/// inside its braces (the CST drops those), with plain indentation and one kind of line ending.
+fn splice(body: &str, entries: &[(&str, Value)]) -> Option<String> {
     use jsonc_parser::ast::Value as Ast;
     use jsonc_parser::common::Ranged;
     let parsed = jsonc_parser::parse_to_ast(body, &Default::default(), &options()).ok()?;
     let Some(Ast::Object(object)) = parsed.value else {
         return None;
     };
-    let mut edits = Vec::new();
-    for (key, value) in entries {
-        let prop = object.properties.iter().rfind(|p| p.name.as_str() == *key)?;
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    let mut new_entries = Vec::new();
+    for (i, (key, value)) in entries.iter().enumerate() {
+        if entries[..i].iter().any(|(earlier, _)| earlier == key) {
+            return None;
+        }
+        let Some(prop) = object.properties.iter().rfind(|p| p.name.as_str() == *key) else {
+            new_entries.push((*key, value));
+            continue;
+        };
         let range = prop.value.range();
         let current = &body[range.start..range.end];
         let same = jsonc_parser::parse_to_serde_value::<Value>(current, &options())
@@ -184,8 +206,48 @@ fn replace_in_place(body: &str, entries: &[(&str, Value)]) -> Option<String> {
             edits.push((range.start, range.end, serde_json::to_string(value).ok()?));
         }
     }
+    if !new_entries.is_empty() {
+        let last = object.properties.last()?;
+        let (open, close) = (object.range.start, object.range.end - 1);
+        let indent = members_indent(body, open, &object.properties)?;
+        let newline = line_ending(body)?;
+        let after = last.value.range().end;
+        if new_entries
+            .iter()
+            .any(|(_, value)| value.is_array() || value.is_object())
+            || opens_with_blank_line(&body[open + 1..close])
+            || closes_with_blank_line(&body[after..close])
+        {
+            return None;
+        }
+        let trailing = trivia_then_comma(body, after, close)?;
+        let mut insert = String::new();
+        let at = match trailing {
+            Some(comma) => comments_on_line(body, comma + 1, close),
+            None => {
+                edits.push((after, after, ",".to_string()));
+                comments_on_line(body, after, close)
+            }
+        };
+        // The CST keeps a trailing comma style: the new last member gets one if the old had one.
+        let trailing_comma = trailing.is_some();
+        for (i, (key, value)) in new_entries.iter().enumerate() {
+            if i > 0 && !trailing_comma {
+                insert.push(',');
+            }
+            insert.push_str(newline);
+            insert.push_str(indent);
+            insert.push_str(&serde_json::to_string(key).ok()?);
+            insert.push_str(": ");
+            insert.push_str(&serde_json::to_string(value).ok()?);
+            if trailing_comma {
+                insert.push(',');
+            }
+        }
+        edits.push((at, at, insert));
+    }
     edits.sort_by_key(|&(start, _, _)| start);
-    let mut out = String::with_capacity(body.len() + 64);
+    let mut out = String::with_capacity(body.len() + edits.iter().map(|e| e.2.len()).sum::<usize>());
     let mut at = 0;
     for (start, end, replacement) in edits {
         out.push_str(&body[at..start]);
@@ -194,6 +256,104 @@ fn replace_in_place(body: &str, entries: &[(&str, Value)]) -> Option<String> {
     }
     out.push_str(&body[at..]);
     Some(out)
+}
+
+/// The indentation the CST path gives new members ([`detect_indent`]): that of the first member
+/// starting its own line, or VS Code's four spaces when none does. `None` (leave it to the CST)
+/// when that line starts with something other than spaces and tabs, or the indentation is empty.
+fn members_indent<'t>(
+    body: &'t str,
+    open: usize,
+    props: &[jsonc_parser::ast::ObjectProp],
+) -> Option<&'t str> {
+    use jsonc_parser::common::Ranged;
+    for prop in props {
+        let start = prop.range().start;
+        let Some(line_start) = body[open..start].rfind('\n').map(|i| open + i + 1) else {
+            continue;
+        };
+        let indent = &body[line_start..start];
+        return (!indent.is_empty() && indent.bytes().all(|b| b == b' ' || b == b'\t')).then_some(indent);
+    }
+    Some(DEFAULT_INDENT)
+}
+
+/// The file's one kind of line ending; `None` for a file that mixes them.
+fn line_ending(body: &str) -> Option<&'static str> {
+    let crlf = body.matches("\r\n").count();
+    match (crlf, body.matches('\n').count()) {
+        (0, _) => Some("\n"),
+        (crlf, lf) if crlf == lf => Some("\r\n"),
+        _ => None,
+    }
+}
+
+/// Whether the text just inside the open brace is a blank line (the CST removes it when it adds).
+fn opens_with_blank_line(inside: &str) -> bool {
+    let mut lines = inside.split('\n');
+    lines.next().is_some_and(|first| first.trim().is_empty())
+        && lines.next().is_some_and(|second| second.trim().is_empty())
+        && inside.split('\n').count() > 2
+}
+
+/// Whether a blank line comes just before the close brace.
+fn closes_with_blank_line(tail: &str) -> bool {
+    let mut lines = tail.rsplit('\n');
+    lines.next().is_some_and(|last| last.trim().is_empty())
+        && lines.next().is_some_and(|line| line.trim().is_empty())
+        && tail.split('\n').count() > 2
+}
+
+/// From `from` to the close brace there are only whitespace, comments and at most one comma.
+/// `Some(Some(offset))` of that comma, `Some(None)` when there is none, `None` when the tail
+/// holds no line break (a one-line object: the CST lays that out).
+fn trivia_then_comma(body: &str, from: usize, close: usize) -> Option<Option<usize>> {
+    let tail = &body[from..close];
+    let mut comma = None;
+    let mut newline = false;
+    let mut i = 0;
+    while i < tail.len() {
+        let rest = &tail[i..];
+        if rest.starts_with("//") {
+            i += rest.find('\n').unwrap_or(rest.len());
+        } else if rest.starts_with("/*") {
+            i += rest.find("*/")? + 2;
+        } else {
+            match rest.as_bytes()[0] {
+                b',' if comma.is_none() => comma = Some(from + i),
+                b'\n' => newline = true,
+                b' ' | b'\t' | b'\r' => {}
+                _ => return None,
+            }
+            i += 1;
+        }
+    }
+    newline.then_some(comma)
+}
+
+/// Where new members go after `from` (just past a comma): after the comments that follow on
+/// the same line, as the CST keeps a member's same-line comment with it.
+fn comments_on_line(body: &str, from: usize, close: usize) -> usize {
+    let tail = &body[from..close];
+    let mut end = 0;
+    let mut i = 0;
+    while i < tail.len() {
+        let rest = &tail[i..];
+        if rest.starts_with("//") {
+            i += rest.find('\n').unwrap_or(rest.len());
+            // A line comment's own line break (and `\r`) stays after the new members' text.
+            end = i - usize::from(tail[..i].ends_with('\r'));
+            break;
+        } else if rest.starts_with("/*") {
+            i += rest.find("*/").map_or(rest.len(), |j| j + 2);
+            end = i;
+        } else if rest.starts_with([' ', '\t']) {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    from + end
 }
 
 /// VS Code's own dialect: comments and trailing commas, nothing looser (a missing comma or a
@@ -317,5 +477,111 @@ fn to_input(value: &Value) -> CstInputValue {
         Value::Object(map) => {
             CstInputValue::Object(map.iter().map(|(k, v)| (k.clone(), to_input(v))).collect())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The splice must write exactly what the CST writes, on every shape it accepts.
+
+    use super::*;
+    use serde_json::json;
+
+    const NEW_KEYS: [(&str, &str); 3] = [
+        ("eliteacode.LLMServerUrl", "https://next.elitea.ai"),
+        ("eliteacode.LLMAuthToken", "test \"quoted\" \\ value"),
+        ("eliteacode.integrationUid", "42_ünïcode"),
+    ];
+
+    fn entries(existing: &[&'static str]) -> Vec<(&'static str, Value)> {
+        let mut entries: Vec<(&str, Value)> = NEW_KEYS.iter().map(|(k, v)| (*k, json!(v))).collect();
+        entries.push(("eliteacode.projectId", json!(42)));
+        entries.push(("eliteacode.verifySsl", json!(false)));
+        // Keys the files may already hold, so edits and appends happen in one write.
+        entries.extend(existing.iter().map(|key| (*key, json!("changed"))));
+        entries
+    }
+
+    /// Shapes around the last member and the braces, each with what the splice must do.
+    const SHAPES: &[(&str, &str, bool)] = &[
+        ("plain", "{\n    \"a\": 1,\n    \"b\": \"x\"\n}\n", true),
+        ("trailing comma", "{\n  \"a\": 1,\n  \"b\": 2,\n}\n", true),
+        ("same-line comment", "{\n\t\"a\": 1 // one\n}\n", true),
+        (
+            "comment after the comma",
+            "{\n    \"a\": 1, /* one */ // two\n}",
+            true,
+        ),
+        (
+            "comment on its own line",
+            "{\n    \"a\": 1,\n    // \"b\": 2\n}\n",
+            true,
+        ),
+        (
+            "comment before a comma",
+            "{\n    \"a\": 1 /* c */\n    ,\n}\n",
+            true,
+        ),
+        ("crlf", "{\r\n    \"a\": 1 // one\r\n}\r\n", true),
+        (
+            "nested last value",
+            "{\n  \"a\": {\n    \"b\": [1, 2]\n  }\n}\n",
+            true,
+        ),
+        (
+            "brace on the first member's line",
+            "{ \"a\": 1,\n  \"b\": 2\n}\n",
+            true,
+        ),
+        ("indented close brace", "{\n    \"a\": 1\n    }\n", true),
+        (
+            "comment above the object",
+            "// settings\n{\n    \"a\": 1\n}\n",
+            true,
+        ),
+        ("one line", "{ \"a\": 1 }\n", false),
+        ("empty object", "{\n}\n", false),
+        ("blank line at the end", "{\n    \"a\": 1\n\n}\n", false),
+        ("blank line at the start", "{\n\n    \"a\": 1\n}\n", false),
+        ("no indentation", "{\n\"a\": 1\n}\n", false),
+        (
+            "comment starts the first line",
+            "{\n    /* c */ \"a\": 1\n}\n",
+            false,
+        ),
+        ("mixed line endings", "{\r\n    \"a\": 1\n}\n", false),
+        ("close brace after the value", "{\n    \"a\": 1}\n", false),
+        ("not an object", "[1]\n", false),
+    ];
+
+    #[test]
+    fn the_splice_writes_what_the_tree_writes() {
+        for (shape, text, spliced) in SHAPES {
+            for existing in [&[][..], &["a"][..]] {
+                let entries = entries(existing);
+                let fast = splice(text, &entries);
+                assert_eq!(fast.is_some(), *spliced, "{shape}: spliced or not");
+                if let Some(fast) = fast {
+                    let tree = set_keys_in_tree("", text, &entries).unwrap();
+                    assert_eq!(fast, tree, "{shape} (existing {existing:?})");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_corpus_is_spliced_where_it_can_be_and_matches_the_tree() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vscode");
+        let mut spliced = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            let (_, body) = split_bom(&text);
+            let entries = entries(&["editor.fontSize", "alitacode.projectId"]);
+            if let Some(fast) = splice(body, &entries) {
+                spliced += 1;
+                assert_eq!(fast, set_keys_in_tree("", body, &entries).unwrap());
+            }
+        }
+        assert!(spliced >= 8, "only {spliced} of the corpus took the splice");
     }
 }
