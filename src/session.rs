@@ -57,15 +57,24 @@ impl LazySecrets {
     /// fully yet, an index to ask, and the store it names one the choice allows. `Some(None)`:
     /// the index records no such secret.
     fn indexed(&self, key: &SecretKey) -> Option<Option<StoreKind>> {
+        self.indexed_each(std::slice::from_ref(key))?.pop()
+    }
+
+    /// [`indexed`](Self::indexed) for many keys, from one read of the index; `None` when any
+    /// of them needs the stores themselves.
+    fn indexed_each(&self, keys: &[SecretKey]) -> Option<Vec<Option<StoreKind>>> {
         if self.opened.get().is_some() {
             return None;
         }
-        let said = crate::secrets::indexed_store(&self.paths, key).ok()??;
-        match (self.chosen().ok()?, said) {
-            (StoreChoice::Only(StoreKind::Memory), _) => None,
-            (StoreChoice::Auto, _) | (StoreChoice::Only(_), None) => Some(said),
-            (StoreChoice::Only(only), Some(kind)) => (only == kind).then_some(said),
-        }
+        let said = crate::secrets::indexed_stores(&self.paths, keys).ok()??;
+        let choice = self.chosen().ok()?;
+        said.into_iter()
+            .map(|said| match (choice, said) {
+                (StoreChoice::Only(StoreKind::Memory), _) => None,
+                (StoreChoice::Auto, _) | (StoreChoice::Only(_), None) => Some(said),
+                (StoreChoice::Only(only), Some(kind)) => (only == kind).then_some(said),
+            })
+            .collect()
     }
 
     fn reader(&self, kind: StoreKind) -> std::result::Result<Arc<dyn SecretStore>, StoreError> {
@@ -108,6 +117,12 @@ impl SecretStore for LazySecrets {
         match self.indexed(key) {
             Some(said) => Ok(said.is_some()),
             None => self.store()?.holds(key),
+        }
+    }
+    fn holds_each(&self, keys: &[SecretKey]) -> std::result::Result<Vec<bool>, StoreError> {
+        match self.indexed_each(keys) {
+            Some(said) => Ok(said.iter().map(Option::is_some).collect()),
+            None => self.store()?.holds_each(keys),
         }
     }
     fn set(&self, key: &SecretKey, value: &Secret) -> std::result::Result<(), StoreError> {
@@ -315,4 +330,40 @@ async fn start_embedded_sandbox(paths: &Paths) -> Result<Sandbox> {
         ..SandboxOptions::default()
     };
     start_sandbox_on(paths, options).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    /// A fresh process answers "kept here?" from the index alone, for one key or many, as the
+    /// opened store would.
+    #[test]
+    fn the_index_answers_what_the_store_would() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::under(dir.path().to_path_buf());
+        let only_file = Some(StoreChoice::Only(StoreKind::File));
+        let server = "https://elitea.example";
+        let kept = SecretKey::token(server, Uuid::new_v4());
+        let absent = SecretKey::token(server, Uuid::new_v4());
+        let writer = LazySecrets::with_choice(paths.clone(), only_file);
+        writer.set(&kept, &Secret::new("value")).unwrap();
+
+        let reader = LazySecrets::with_choice(paths, only_file);
+        let keys = [kept.clone(), absent.clone(), kept.clone()];
+        assert_eq!(
+            reader.indexed_each(&keys),
+            Some(vec![Some(StoreKind::File), None, Some(StoreKind::File)])
+        );
+        assert_eq!(reader.holds_each(&keys).unwrap(), vec![true, false, true]);
+        assert!(
+            reader.opened.get().is_none(),
+            "answered without opening the stores"
+        );
+        assert_eq!(
+            keys.iter().map(|k| writer.holds(k).unwrap()).collect::<Vec<_>>(),
+            vec![true, false, true]
+        );
+    }
 }

@@ -89,12 +89,18 @@ fn contract(store: &dyn SecretStore) {
             Get(key, want) => {
                 let got = store.get(key).unwrap_or_else(|e| panic!("{context}: {e}"));
                 assert_eq!(got.as_ref().map(|s| s.expose()), *want, "{context}");
+                let held = store.holds(key).unwrap_or_else(|e| panic!("{context}: {e}"));
+                assert_eq!(held, want.is_some(), "{context}: holds");
             }
             Delete(key, want) => {
                 let got = store.delete(key).unwrap_or_else(|e| panic!("{context}: {e}"));
                 assert_eq!(got, *want, "{context}");
             }
         }
+        // Asked together, the keys get the answers each gets alone.
+        let keys = [&token_a, &token_b, &credential_a, &other_token_a].map(|k| (*k).clone());
+        let each: Vec<bool> = keys.iter().map(|k| store.holds(k).unwrap()).collect();
+        assert_eq!(store.holds_each(&keys).unwrap(), each, "{context}: holds_each");
     }
 }
 

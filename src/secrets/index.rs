@@ -39,6 +39,11 @@ impl Index {
         Ok(self.read()?.get(&key.account()).copied())
     }
 
+    /// Every record, read once (for questions about many keys).
+    pub(super) fn snapshot(&self) -> Result<BTreeMap<String, StoreKind>, StoreError> {
+        self.read()
+    }
+
     /// Whether any secret is recorded in `kind`.
     pub(super) fn mentions(&self, kind: StoreKind) -> Result<bool, StoreError> {
         Ok(self.read()?.values().any(|k| *k == kind))

@@ -70,7 +70,7 @@ mod router;
 pub use file::FileStore;
 pub use keyring_store::{KeyringStore, KeyutilsStore};
 pub use memory::{FailingStore, MemoryStore, Op, When};
-pub use router::{ProbeOutcome, Secrets, indexed_store, open_kind};
+pub use router::{ProbeOutcome, Secrets, indexed_store, indexed_stores, open_kind};
 
 use crate::domain::Secret;
 use serde::{Deserialize, Serialize};
@@ -351,6 +351,10 @@ pub trait SecretStore: Send + Sync {
     fn holds(&self, key: &SecretKey) -> Result<bool, StoreError> {
         Ok(self.get(key)?.is_some())
     }
+    /// [`holds`](Self::holds) for each key; stores with an index read it once for them all.
+    fn holds_each(&self, keys: &[SecretKey]) -> Result<Vec<bool>, StoreError> {
+        keys.iter().map(|key| self.holds(key)).collect()
+    }
 }
 
 /// A shared store is a store: lets callers hand an `Arc<Secrets>` (or a test store they keep a
@@ -374,5 +378,9 @@ impl<T: SecretStore + ?Sized> SecretStore for std::sync::Arc<T> {
 
     fn holds(&self, key: &SecretKey) -> Result<bool, StoreError> {
         (**self).holds(key)
+    }
+
+    fn holds_each(&self, keys: &[SecretKey]) -> Result<Vec<bool>, StoreError> {
+        (**self).holds_each(keys)
     }
 }

@@ -290,6 +290,19 @@ impl SecretStore for Secrets {
         }
     }
 
+    fn holds_each(&self, keys: &[SecretKey]) -> Result<Vec<bool>, StoreError> {
+        let Some(index) = &self.index else {
+            return keys.iter().map(|key| self.holds(key)).collect();
+        };
+        let recorded = index.snapshot()?;
+        keys.iter()
+            .map(|key| match recorded.contains_key(&key.account()) {
+                true => Ok(true),
+                false => Ok(self.get(key)?.is_some()),
+            })
+            .collect()
+    }
+
     fn set(&self, key: &SecretKey, value: &Secret) -> Result<(), StoreError> {
         self.primary.set(key, value)?;
         let Some(index) = &self.index else {
@@ -355,11 +368,24 @@ impl fmt::Debug for Secrets {
 /// there is no index to ask, `Some(None)` when it records no such secret, `Some(Some(kind))`
 /// when `kind` holds it.
 pub fn indexed_store(paths: &Paths, key: &SecretKey) -> Result<Option<Option<StoreKind>>, StoreError> {
+    Ok(indexed_stores(paths, std::slice::from_ref(key))?.map(|mut kinds| kinds.remove(0)))
+}
+
+/// [`indexed_store`] for many keys, reading the index once.
+pub fn indexed_stores(
+    paths: &Paths,
+    keys: &[SecretKey],
+) -> Result<Option<Vec<Option<StoreKind>>>, StoreError> {
     let path = paths.state_dir.join(Index::FILE_NAME);
     if !path.exists() {
         return Ok(None);
     }
-    Index::new(path).lookup(key).map(Some)
+    let index = Index::new(path).snapshot()?;
+    Ok(Some(
+        keys.iter()
+            .map(|key| index.get(&key.account()).copied())
+            .collect(),
+    ))
 }
 
 /// Opens one store as it is, without a test write: for reading a secret the index places

@@ -153,8 +153,7 @@ impl Service {
     /// (the secret index, without reading values), in one trip to the blocking pool.
     pub async fn are_stored(&self, uuids: &[Uuid]) -> Result<Vec<bool>> {
         let keys: Vec<SecretKey> = uuids.iter().map(|uuid| self.token_key(*uuid)).collect();
-        self.with_secrets(move |store| keys.iter().map(|key| store.holds(key)).collect())
-            .await
+        self.with_secrets(move |store| store.holds_each(&keys)).await
     }
 
     pub fn server(&self) -> &str {
