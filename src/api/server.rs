@@ -70,6 +70,11 @@ impl ServerUrl {
         self.0.as_str().trim_end_matches('/')
     }
 
+    /// `http://`: no TLS, so no certificates to load.
+    pub fn is_plain_http(&self) -> bool {
+        self.0.scheme() == "http"
+    }
+
     pub fn is_loopback(&self) -> bool {
         is_loopback(&self.0)
     }

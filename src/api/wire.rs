@@ -43,20 +43,43 @@ impl WireToken<Secret> {
 }
 
 /// `expires` comes as RFC 1123 GMT from the Python backend, RFC 3339 from the Go port, or null.
+/// Read in place, without a `String` per token: a list holds thousands.
 fn date_or_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-    let Some(text) = Option::<String>::deserialize(deserializer)? else {
-        return Ok(None);
-    };
-    parse_date(&text).map(Some).ok_or_else(|| {
-        serde::de::Error::custom(format!("`{text}` is neither an RFC 1123 nor an RFC 3339 date"))
-    })
+    struct DateOrNull;
+    impl<'de> serde::de::Visitor<'de> for DateOrNull {
+        type Value = Option<DateTime<Utc>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a date or null")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_str(self)
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            parse_date(text)
+                .map(Some)
+                .ok_or_else(|| E::custom(format!("`{text}` is neither an RFC 1123 nor an RFC 3339 date")))
+        }
+    }
+    deserializer.deserialize_option(DateOrNull)
 }
 
 pub(crate) fn parse_date(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc2822(text)
-        .or_else(|_| DateTime::parse_from_rfc3339(text))
+    // httpdate reads the backend's IMF-fixdate in a fraction of chrono's RFC 2822 parser's time.
+    httpdate::parse_http_date(text)
         .ok()
-        .map(|d| d.with_timezone(&Utc))
+        .map(DateTime::<Utc>::from)
+        .or_else(|| {
+            DateTime::parse_from_rfc2822(text)
+                .or_else(|_| DateTime::parse_from_rfc3339(text))
+                .ok()
+                .map(|d| d.with_timezone(&Utc))
+        })
 }
 
 /// The error body of a 400: `{"error": "..."}`.
@@ -102,6 +125,8 @@ mod tests {
         let at = Utc.with_ymd_and_hms(2026, 9, 3, 17, 50, 43).unwrap();
         let cases = [
             (r#""Thu, 03 Sep 2026 17:50:43 GMT""#, Some(at)),
+            (r#""Thu, 03 Sep 2026 17:50:43 +0000""#, Some(at)),
+            (r#""Thu, 03 Sep 2026 19:50:43 +0200""#, Some(at)),
             (r#""2026-09-03T17:50:43Z""#, Some(at)),
             (r#""2026-09-03T17:50:43.000000Z""#, Some(at)),
             ("null", None),
