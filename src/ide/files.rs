@@ -151,17 +151,9 @@ pub fn plan(
                 what: "JSON with comments",
                 detail: e.to_string(),
             };
-            let present: Vec<String> = vscode::read_keys(text, &USER_OWNED_KEYS)
-                .map_err(broken)?
-                .into_iter()
-                .map(|(k, _)| k)
-                .collect();
             let value = token.map(Secret::expose).unwrap_or(TOKEN_PLACEHOLDER);
-            let entries: Vec<(&str, Value)> = vscode_entries(profile, flavor, value)
-                .into_iter()
-                .filter(|(key, _)| !present.iter().any(|p| p == key))
-                .collect();
-            let content = vscode::set_keys(text, &entries).map_err(broken)?;
+            let entries = vscode_entries(profile, flavor, value);
+            let content = vscode::set_keys_keeping(text, &entries, &USER_OWNED_KEYS).map_err(broken)?;
             Ok(vec![PlannedFile {
                 changes: existing.as_deref() != Some(content.as_str()),
                 exists: existing.is_some(),

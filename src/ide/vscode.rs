@@ -42,22 +42,33 @@ const BOM: char = '\u{feff}';
 ///   overwrites such a file.
 /// - The result ends with a newline if the input did (or was empty).
 pub fn set_keys(text: &str, entries: &[(&str, Value)]) -> Result<String, JsoncError> {
+    set_keys_keeping(text, entries, &[])
+}
+
+/// [`set_keys`], except that the keys in `kept` are only added, never changed: settings the
+/// user owns once they are there (one parse of the file instead of reading them first).
+pub fn set_keys_keeping(text: &str, entries: &[(&str, Value)], kept: &[&str]) -> Result<String, JsoncError> {
     let (bom, body) = split_bom(text);
     // The common shapes are edited as bytes at the offsets the fast AST parser reports; the
     // CST (several times slower to build) lays out everything else.
-    if let Some(edited) = splice(body, entries) {
+    if let Some(edited) = splice(body, entries, kept) {
         return Ok(if edited == body {
             text.to_string()
         } else {
             format!("{bom}{edited}")
         });
     }
-    set_keys_in_tree(bom, body, entries)
+    set_keys_in_tree(bom, body, entries, kept)
 }
 
-/// [`set_keys`] through jsonc-parser's CST: blank files, one-line objects, nested values, and
-/// whatever the splice leaves alone.
-fn set_keys_in_tree(bom: &str, body: &str, entries: &[(&str, Value)]) -> Result<String, JsoncError> {
+/// [`set_keys_keeping`] through jsonc-parser's CST: blank files, one-line objects, nested
+/// values, and whatever the splice leaves alone.
+fn set_keys_in_tree(
+    bom: &str,
+    body: &str,
+    entries: &[(&str, Value)],
+    kept: &[&str],
+) -> Result<String, JsoncError> {
     let text = format!("{bom}{body}");
     let blank = body.trim().is_empty();
     // A blank file is rebuilt from nothing (its stray whitespace would otherwise sit around the
@@ -79,6 +90,7 @@ fn set_keys_in_tree(bom: &str, body: &str, entries: &[(&str, Value)]) -> Result<
     let mut new_entries = Vec::new();
     for (key, value) in entries {
         match last_prop(&object, key) {
+            Some(_) if kept.contains(key) => {}
             Some(prop) if prop.to_serde_value().as_ref() == Some(value) => {}
             Some(prop) => {
                 prop.set_value(to_input(value));
@@ -181,7 +193,7 @@ pub fn read_keys(text: &str, keys: &[&str]) -> Result<Vec<(String, Value)>, Json
 /// comment on the comma's line, with a trailing comma when the object used one. Only a
 /// multi-line object with members and scalar new values qualifies, without blank lines just
 /// inside its braces (the CST drops those), with plain indentation and one kind of line ending.
-fn splice(body: &str, entries: &[(&str, Value)]) -> Option<String> {
+fn splice(body: &str, entries: &[(&str, Value)], kept: &[&str]) -> Option<String> {
     use jsonc_parser::ast::Value as Ast;
     use jsonc_parser::common::Ranged;
     let parsed = jsonc_parser::parse_to_ast(body, &Default::default(), &options()).ok()?;
@@ -198,6 +210,9 @@ fn splice(body: &str, entries: &[(&str, Value)]) -> Option<String> {
             new_entries.push((*key, value));
             continue;
         };
+        if kept.contains(key) {
+            continue;
+        }
         let range = prop.value.range();
         let current = &body[range.start..range.end];
         let same = jsonc_parser::parse_to_serde_value::<Value>(current, &options())
@@ -557,13 +572,13 @@ mod tests {
     #[test]
     fn the_splice_writes_what_the_tree_writes() {
         for (shape, text, spliced) in SHAPES {
-            for existing in [&[][..], &["a"][..]] {
+            for (existing, kept) in [(&[][..], &[][..]), (&["a"], &[]), (&["a"], &["a"])] {
                 let entries = entries(existing);
-                let fast = splice(text, &entries);
+                let fast = splice(text, &entries, kept);
                 assert_eq!(fast.is_some(), *spliced, "{shape}: spliced or not");
                 if let Some(fast) = fast {
-                    let tree = set_keys_in_tree("", text, &entries).unwrap();
-                    assert_eq!(fast, tree, "{shape} (existing {existing:?})");
+                    let tree = set_keys_in_tree("", text, &entries, kept).unwrap();
+                    assert_eq!(fast, tree, "{shape} (existing {existing:?}, kept {kept:?})");
                 }
             }
         }
@@ -577,9 +592,10 @@ mod tests {
             let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
             let (_, body) = split_bom(&text);
             let entries = entries(&["editor.fontSize", "alitacode.projectId"]);
-            if let Some(fast) = splice(body, &entries) {
+            let kept = ["editor.fontSize"];
+            if let Some(fast) = splice(body, &entries, &kept) {
                 spliced += 1;
-                assert_eq!(fast, set_keys_in_tree("", body, &entries).unwrap());
+                assert_eq!(fast, set_keys_in_tree("", body, &entries, &kept).unwrap());
             }
         }
         assert!(spliced >= 8, "only {spliced} of the corpus took the splice");
