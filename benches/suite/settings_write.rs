@@ -129,7 +129,8 @@ pub fn run(estimates: &Estimates, report: &mut Report) {
     let mut section = Section::new(
         "3. Writing settings",
         "In-process (criterion). *add keys*: plan the first write into the file: read it, parse it \
-         (jsonc-parser's CST for `settings.json`, quick-xml for the `.idea` file), add the plugin's \
+         (jsonc-parser's AST parser for `settings.json`, the new keys spliced in after the last \
+         member as its CST would lay them out; quick-xml for the `.idea` file), add the plugin's \
          keys or component, render; comments and everything else kept. Nothing is written, so every \
          iteration is a first time. *apply*: what re-applying and rotation do once the keys are \
          there: plan (the changed values located with the AST parser and replaced in place), then \
