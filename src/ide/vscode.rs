@@ -305,18 +305,19 @@ fn line_ending(body: &str) -> Option<&'static str> {
 
 /// Whether the text just inside the open brace is a blank line (the CST removes it when it adds).
 fn opens_with_blank_line(inside: &str) -> bool {
-    let mut lines = inside.split('\n');
-    lines.next().is_some_and(|first| first.trim().is_empty())
-        && lines.next().is_some_and(|second| second.trim().is_empty())
-        && inside.split('\n').count() > 2
+    starts_with_blank_line(inside.split('\n'))
 }
 
 /// Whether a blank line comes just before the close brace.
 fn closes_with_blank_line(tail: &str) -> bool {
-    let mut lines = tail.rsplit('\n');
-    lines.next().is_some_and(|last| last.trim().is_empty())
-        && lines.next().is_some_and(|line| line.trim().is_empty())
-        && tail.split('\n').count() > 2
+    starts_with_blank_line(tail.rsplit('\n'))
+}
+
+/// Lines in the order they are met from a brace: the rest of the brace's line is empty, and so
+/// is a whole line after it.
+fn starts_with_blank_line<'t>(mut lines: impl Iterator<Item = &'t str>) -> bool {
+    let blank = |line: Option<&str>| line.is_some_and(|line| line.trim().is_empty());
+    blank(lines.next()) && blank(lines.next()) && lines.next().is_some()
 }
 
 /// From `from` to the close brace there are only whitespace, comments and at most one comma.

@@ -39,11 +39,6 @@ impl Index {
         Ok(self.read()?.get(&key.account()).copied())
     }
 
-    /// Every record, read once (for questions about many keys).
-    pub(super) fn snapshot(&self) -> Result<BTreeMap<String, StoreKind>, StoreError> {
-        self.read()
-    }
-
     /// Whether any secret is recorded in `kind`.
     pub(super) fn mentions(&self, kind: StoreKind) -> Result<bool, StoreError> {
         Ok(self.read()?.values().any(|k| *k == kind))
@@ -61,7 +56,8 @@ impl Index {
         self.update(|secrets| ((), secrets.remove(&key.account()).is_some()))
     }
 
-    fn read(&self) -> Result<BTreeMap<String, StoreKind>, StoreError> {
+    /// Every record (account → store), read once.
+    pub(super) fn read(&self) -> Result<BTreeMap<String, StoreKind>, StoreError> {
         let bytes = match fs::read(&self.path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),

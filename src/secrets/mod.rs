@@ -70,7 +70,7 @@ mod router;
 pub use file::FileStore;
 pub use keyring_store::{KeyringStore, KeyutilsStore};
 pub use memory::{FailingStore, MemoryStore, Op, When};
-pub use router::{ProbeOutcome, Secrets, indexed_store, indexed_stores, open_kind};
+pub use router::{ProbeOutcome, Secrets, indexed_stores, open_kind};
 
 use crate::domain::Secret;
 use serde::{Deserialize, Serialize};

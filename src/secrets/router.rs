@@ -294,12 +294,10 @@ impl SecretStore for Secrets {
         let Some(index) = &self.index else {
             return keys.iter().map(|key| self.holds(key)).collect();
         };
-        let recorded = index.snapshot()?;
+        // One read of the index for them all; only secrets it does not know are searched for.
+        let recorded = index.read()?;
         keys.iter()
-            .map(|key| match recorded.contains_key(&key.account()) {
-                true => Ok(true),
-                false => Ok(self.get(key)?.is_some()),
-            })
+            .map(|key| Ok(recorded.contains_key(&key.account()) || self.get(key)?.is_some()))
             .collect()
     }
 
@@ -364,14 +362,9 @@ impl fmt::Debug for Secrets {
     }
 }
 
-/// What the index in `paths.state_dir` says of `key`, without opening any store: `None` when
-/// there is no index to ask, `Some(None)` when it records no such secret, `Some(Some(kind))`
-/// when `kind` holds it.
-pub fn indexed_store(paths: &Paths, key: &SecretKey) -> Result<Option<Option<StoreKind>>, StoreError> {
-    Ok(indexed_stores(paths, std::slice::from_ref(key))?.map(|mut kinds| kinds.remove(0)))
-}
-
-/// [`indexed_store`] for many keys, reading the index once.
+/// What the index in `paths.state_dir` says of each key, from one read and without opening any
+/// store: `None` when there is no index to ask; per key, `None` when it records no such secret,
+/// `Some(kind)` when `kind` holds it.
 pub fn indexed_stores(
     paths: &Paths,
     keys: &[SecretKey],
@@ -380,7 +373,7 @@ pub fn indexed_stores(
     if !path.exists() {
         return Ok(None);
     }
-    let index = Index::new(path).snapshot()?;
+    let index = Index::new(path).read()?;
     Ok(Some(
         keys.iter()
             .map(|key| index.get(&key.account()).copied())
