@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod fsx;
 pub mod ide;
+pub mod memory;
 pub mod paths;
 pub mod reminders;
 pub mod sandbox;

@@ -144,7 +144,7 @@ pub struct Connection {
     pub sandbox: bool,
     pub insecure_http: bool,
     pub client: ClientOptions,
-    /// Where "now" comes from (the daemon uses tokio's clock, so tests can pause it).
+    /// Where "now" comes from, and how deadlines are waited for (tests use tokio's clock, to pause it).
     pub clock: Arc<dyn Clock>,
     /// The tool's directories; `None` finds them (`ELITEA_TOKENS_HOME` or the platform's).
     pub paths: Option<Paths>,

@@ -119,6 +119,7 @@ fn serve(args: &args::ServeArgs, verbose: u8) -> ExitCode {
         None => BoxMakeWriter::new(std::io::stderr),
     };
     init_logs(verbose, tracing::Level::INFO, writer, false);
+    crate::memory::keep_large_buffers_apart();
     // Blocking-pool threads (stdin, stdout, the secret store) stay parked rather than exit after
     // tokio's default 10 s: an idle daemon wakes only for its deadlines.
     let runtime = match tokio::runtime::Builder::new_current_thread()

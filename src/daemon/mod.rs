@@ -11,7 +11,7 @@ mod watch;
 
 pub use backend::{APPLICATION_ERROR, Backend};
 
-use crate::clock::TokioClock;
+use crate::clock::SystemClock;
 use crate::domain::Secret;
 use crate::session::Connection;
 use std::sync::Arc;
@@ -19,13 +19,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tower_lsp_server::{ClientSocket, LspService};
 
 /// The connection a daemon starts from: `ELITEA_SERVER` and `ELITEA_TOKEN` from its
-/// environment, and tokio's clock (so tests can pause it).
+/// environment, and the wall clock, whose timers fire at the instant even across a suspend
+/// (tests start from a `TokioClock` instead, to pause time).
 pub fn default_connection() -> Connection {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     Connection {
         server: env("ELITEA_SERVER"),
         token: env("ELITEA_TOKEN").map(|t| Secret::new(t.trim())),
-        clock: Arc::new(TokioClock::default()),
+        clock: Arc::new(SystemClock),
         ..Connection::default()
     }
 }

@@ -79,13 +79,16 @@ pub fn start(shared: Arc<Shared>) {
     tokio::spawn(async move {
         loop {
             let next = tick(&shared).await;
-            let pause = match (next, shared.session().await) {
-                (Some(at), Ok(session)) => (at - session.service.now()).to_std().unwrap_or(Duration::ZERO),
+            let deadline = match (next, shared.session().await) {
+                (Some(at), Ok(session)) => session.service.sleep_until(at),
                 // Nothing to wait for: sleep until something changes.
-                _ => Duration::from_secs(60 * 60 * 24 * 365),
+                _ => Box::pin(std::future::pending()),
             };
+            // Freed memory (a big list parsed, the state read again) goes back to the system
+            // before the daemon sleeps.
+            crate::memory::release_free();
             tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
+                _ = deadline => {}
                 _ = shared.reschedule.notified() => {}
             }
         }

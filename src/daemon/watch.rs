@@ -104,6 +104,8 @@ pub async fn start(shared: Arc<Shared>) {
                 continue;
             };
             let reloaded = shared.reload_state(&session);
+            // The old state and the file's text are freed: give the pages back before waiting.
+            crate::memory::release_free();
             // The daemon's own writes were already taken into account: nothing to tell.
             let reason = if reloaded.in_use {
                 "settings_edited"

@@ -164,6 +164,11 @@ impl Service {
         self.clock.now()
     }
 
+    /// Resolves when the service's clock reads `at`.
+    pub fn sleep_until(&self, at: DateTime<Utc>) -> crate::clock::Sleep {
+        self.clock.sleep_until(at)
+    }
+
     /// The table as the Personal Tokens page would show it.
     pub async fn list(&self, query: &Query) -> Result<TokenList> {
         let tokens = self.client.list_tokens().await?;
