@@ -8,6 +8,7 @@ use elitea_tokens::clock::TokioClock;
 use elitea_tokens::daemon;
 use elitea_tokens::domain::Secret;
 use elitea_tokens::paths::Paths;
+use elitea_tokens::sandbox::Route;
 use elitea_tokens::secrets::{StoreChoice, StoreKind};
 use elitea_tokens::session::Connection;
 use elitea_tokens::state::{State, TokenRecord};
@@ -510,4 +511,29 @@ async fn degraded_modes_list_from_memory_and_work_without_a_keyring() {
         .request("elitea/createToken", json!({"name": "offline"}))
         .await;
     assert_eq!(create["error"]["data"]["kind"], "unreachable", "{create}");
+}
+
+#[tokio::test]
+async fn the_first_list_and_the_scheduler_share_one_fetch() {
+    let sandbox = common::in_process_sandbox().await;
+    // A slow list: the client's first call arrives while the scheduler's fetch is under way.
+    sandbox.set_faults(vec!["list:latency=400ms".parse().unwrap()]);
+    let home = tempfile::tempdir().unwrap();
+    // A token in use, so the scheduler asks for the list as soon as the session opens.
+    let day = chrono::Duration::days(1);
+    let (workspace, _) = watched_workspace(home.path(), sandbox.url(), day * 20, day * 30);
+    let mut client = start(defaults(sandbox.url(), sandbox.bootstrap_token(), home.path()));
+    client.initialize(&[&workspace], json!({})).await;
+    let listed = client.request("elitea/listTokens", json!({})).await;
+    assert_eq!(listed["result"]["stale"], false, "{listed}");
+    assert_eq!(listed["result"]["total"], 1, "{listed}");
+    let lists = |sandbox: &elitea_tokens::sandbox::Sandbox| sandbox.hits().get(&Route::ListTokens).copied();
+    assert_eq!(lists(&sandbox), Some(1), "one fetch served both");
+
+    // A refresh still asks the server.
+    let refreshed = client
+        .request("elitea/listTokens", json!({"refresh": true}))
+        .await;
+    assert_eq!(refreshed["result"]["stale"], false, "{refreshed}");
+    assert_eq!(lists(&sandbox), Some(2));
 }

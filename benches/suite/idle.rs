@@ -139,6 +139,23 @@ pub fn run(settings: &Settings, report: &mut Report) {
     .expect("write the state");
 
     let mut command = fixture::command(&home);
+    // `ELITEA_BENCH_WRAP="valgrind --tool=massif"`, say: the daemon runs under that program.
+    if let Some(wrapper) = std::env::var("ELITEA_BENCH_WRAP")
+        .ok()
+        .filter(|w| !w.trim().is_empty())
+    {
+        let mut words = wrapper.split_whitespace();
+        let program = words.next().expect("a non-empty wrapper");
+        let mut wrapped = std::process::Command::new(program);
+        wrapped.args(words).arg(fixture::BIN);
+        for (key, value) in command.get_envs() {
+            match value {
+                Some(value) => wrapped.env(key, value),
+                None => wrapped.env_remove(key),
+            };
+        }
+        command = wrapped;
+    }
     command.arg("serve");
     if let Some(log) = std::env::var_os("ELITEA_BENCH_DAEMON_LOG") {
         command.arg("--log-file").arg(log);

@@ -47,6 +47,9 @@ pub struct Memory {
     /// The list is known to be out of date (a mutation): ask the server next time, but keep
     /// it to answer from while the server cannot be reached.
     pub tokens_dirty: bool,
+    /// Counts invalidations, so a fetch that was under way when the list went out of date
+    /// does not mark its answer fresh.
+    pub generation: u64,
     /// Whether this machine holds each token's full value.
     pub stored: HashMap<Uuid, bool>,
     /// The tool's state (where tokens are applied), as last read.
@@ -76,6 +79,9 @@ pub struct Shared {
     pub actor: Actor,
     /// Wakes the reminder scheduler to plan again.
     pub reschedule: tokio::sync::Notify,
+    /// Held while the token list is fetched: callers that arrive meanwhile (a `listTokens`
+    /// and the scheduler, at start) wait for that answer instead of asking again.
+    pub fetching: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -152,6 +158,7 @@ impl Shared {
     pub fn invalidate(&self) {
         let mut memory = self.memory_mut();
         memory.tokens_dirty = true;
+        memory.generation += 1;
         memory.stored.clear();
     }
 
@@ -162,23 +169,30 @@ impl Shared {
         session: &Session,
         refresh: bool,
     ) -> Result<(Arc<[Token]>, DateTime<Utc>, bool), Error> {
-        let now = session.service.now();
-        {
-            let memory = self.memory();
-            if !refresh
-                && !memory.tokens_dirty
-                && let Some((tokens, at)) = &memory.tokens
-                && now - *at < LIST_MAX_AGE
+        let answer_from_memory = |memory: &Memory| match &memory.tokens {
+            Some((tokens, at))
+                if !refresh && !memory.tokens_dirty && session.service.now() - *at < LIST_MAX_AGE =>
             {
-                return Ok((Arc::clone(tokens), *at, false));
+                Some((Arc::clone(tokens), *at, false))
             }
+            _ => None,
+        };
+        if let Some(answer) = answer_from_memory(&self.memory()) {
+            return Ok(answer);
         }
+        // One fetch at a time; whoever waited for it answers from what it brought (a refresh
+        // asks again: what it waited for may have left before the refresh was asked for).
+        let _fetching = self.fetching.lock().await;
+        if let Some(answer) = answer_from_memory(&self.memory()) {
+            return Ok(answer);
+        }
+        let (now, generation) = (session.service.now(), self.memory().generation);
         match session.service.client().list_tokens().await {
             Ok(tokens) => {
                 let tokens: Arc<[Token]> = tokens.into();
                 let mut memory = self.memory_mut();
                 memory.tokens = Some((Arc::clone(&tokens), now));
-                memory.tokens_dirty = false;
+                memory.tokens_dirty = memory.generation != generation;
                 Ok((tokens, now, false))
             }
             Err(e)
@@ -362,6 +376,7 @@ impl Backend {
                 memory: RwLock::default(),
                 actor: Actor::spawn(),
                 reschedule: tokio::sync::Notify::new(),
+                fetching: tokio::sync::Mutex::new(()),
             }),
         }
     }
