@@ -133,21 +133,15 @@ impl State {
     /// The current state; a missing file is empty.
     pub fn read(&self) -> Result<StateData> {
         match std::fs::read(self.file()) {
-            Ok(bytes) => {
-                let mut data: StateData = serde_json::from_slice(&bytes).map_err(|e| {
-                    Error::new(
-                        ErrorKind::Local,
-                        format!(
-                            "{} is damaged ({e}); move it aside to start afresh (it holds no secrets)",
-                            self.file().display()
-                        ),
-                    )
-                })?;
-                // The daemon keeps the state in memory; the lists grew by doubling while parsed.
-                data.tokens.shrink_to_fit();
-                data.workspaces.shrink_to_fit();
-                Ok(data)
-            }
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::new(
+                    ErrorKind::Local,
+                    format!(
+                        "{} is damaged ({e}); move it aside to start afresh (it holds no secrets)",
+                        self.file().display()
+                    ),
+                )
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StateData::default()),
             Err(e) => Err(self.local_error("read the state", e)),
         }

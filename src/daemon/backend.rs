@@ -136,13 +136,16 @@ impl Shared {
     /// changed), so "which token is used where" is current.
     /// Returns what changed, compared in place (the state can be large; no copies).
     pub fn reload_state(&self, session: &Session) -> Reloaded {
-        let state = match session.service.state().read() {
+        let mut state = match session.service.state().read() {
             Ok(state) => state,
             Err(e) => {
                 tracing::warn!("cannot read the state: {}", e.message);
                 return Reloaded::default();
             }
         };
+        // Kept until the next reload: the lists grew by doubling while parsed.
+        state.tokens.shrink_to_fit();
+        state.workspaces.shrink_to_fit();
         let in_use = super::scheduler::scan_in_use(&self.folders(), &state, session.service.server());
         let mut memory = self.memory_mut();
         let reloaded = Reloaded {
