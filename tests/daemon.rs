@@ -198,7 +198,14 @@ async fn every_request_round_trips_and_the_transcript_holds() {
     client.request("shutdown", Value::Null).await;
 
     let home_path = home.path().canonicalize().unwrap().display().to_string();
-    let replacements = [(sandbox.url(), "<server>"), (home_path.as_str(), "<home>")];
+    // The rotated token is named after the day the test runs.
+    let dated = new_name.strip_prefix("VSCode-Dev-").expect("rotation keeps the base name");
+    assert!(chrono::NaiveDate::parse_from_str(dated, "%Y-%m-%d").is_ok(), "{new_name}");
+    let replacements = [
+        (sandbox.url(), "<server>"),
+        (home_path.as_str(), "<home>"),
+        (new_name.as_str(), "VSCode-Dev-<date>"),
+    ];
     // Requests and responses in order; notifications travel on their own path and may pass a
     // response, so they are listed apart, sorted, leaving out the file watcher's (timing).
     let normalized = |m: &Value| normalize(m, &replacements);
