@@ -74,7 +74,8 @@ impl ReminderLog {
         }
     }
 
-    /// The log file, for a watcher that replans when another daemon writes it.
+    /// The log file. The daemon's watcher leaves it aside: the scheduler reads it at every
+    /// deadline, and a change to it (a reminder shown, a snooze) only ever defers one.
     pub fn path(&self) -> &Path {
         &self.file
     }
@@ -203,28 +204,49 @@ fn key_uuid(key: &str) -> Option<Uuid> {
         .and_then(|(uuid, _)| Uuid::parse_str(uuid).ok())
 }
 
-/// The tokens to remind about: those in use whose expiry is known, from the server's list
-/// (`listed`) or, when the server cannot be reached, from the state's record of the tokens this
-/// tool created.
-pub fn watched_tokens(
-    in_use: impl IntoIterator<Item = Uuid>,
-    listed: Option<&[Token]>,
+/// What reminders need of a token this tool created: its name, for when the server cannot be
+/// reached, and its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub expires: Option<DateTime<Utc>>,
+}
+
+/// The state's records of `server`'s tokens that `wanted` keeps, by uuid; the first record of a
+/// uuid wins, as `StateData::token` finds it.
+pub fn created_records(
     state: &StateData,
     server: &str,
+    wanted: impl Fn(Uuid) -> bool,
+) -> HashMap<Uuid, Created> {
+    let mut records = HashMap::new();
+    for record in state
+        .tokens
+        .iter()
+        .filter(|r| r.server == server && wanted(r.uuid))
+    {
+        records.entry(record.uuid).or_insert_with(|| Created {
+            name: record.name.clone(),
+            created_at: record.created_at,
+            expires: record.expires,
+        });
+    }
+    records
+}
+
+/// The tokens to remind about: those in use (each with the tool's record of it, if any) whose
+/// expiry is known, from the server's list (`listed`) or, when the server cannot be reached,
+/// from the record.
+pub fn watched_tokens<'a>(
+    in_use: impl IntoIterator<Item = (Uuid, Option<&'a Created>)>,
+    listed: Option<&[Token]>,
 ) -> Vec<Watched> {
     // Indexed once, so the join is linear: the daemon may track thousands of tokens.
     let listed: HashMap<Uuid, &Token> = listed.unwrap_or_default().iter().map(|t| (t.uuid, t)).collect();
-    let records: HashMap<Uuid, &crate::state::TokenRecord> = state
-        .tokens
-        .iter()
-        .filter(|r| r.server == server)
-        .rev() // the first record of a uuid wins, as `StateData::token` finds it
-        .map(|r| (r.uuid, r))
-        .collect();
     in_use
         .into_iter()
-        .filter_map(|uuid| {
-            let record = records.get(&uuid);
+        .filter_map(|(uuid, record)| {
             let listed = listed.get(&uuid);
             let expires = match listed {
                 Some(token) => token.expires?,

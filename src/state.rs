@@ -28,7 +28,7 @@ impl Ide {
 }
 
 /// A token this tool created.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TokenRecord {
     pub server: String,
     pub uuid: Uuid,
@@ -42,7 +42,7 @@ pub struct TokenRecord {
 }
 
 /// A token written into a workspace's IDE files.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct WorkspaceRecord {
     pub server: String,
     pub uuid: Uuid,
@@ -54,7 +54,7 @@ pub struct WorkspaceRecord {
     pub applied_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StateData {
     pub tokens: Vec<TokenRecord>,
@@ -62,6 +62,14 @@ pub struct StateData {
 }
 
 impl StateData {
+    /// A digest of the whole state, so a daemon can tell a change without keeping a copy.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        self.hash(&mut hasher);
+        hasher.finish()
+    }
+
     pub fn token(&self, server: &str, uuid: Uuid) -> Option<&TokenRecord> {
         self.tokens.iter().find(|t| t.server == server && t.uuid == uuid)
     }

@@ -199,8 +199,13 @@ async fn every_request_round_trips_and_the_transcript_holds() {
 
     let home_path = home.path().canonicalize().unwrap().display().to_string();
     // The rotated token is named after the day the test runs.
-    let dated = new_name.strip_prefix("VSCode-Dev-").expect("rotation keeps the base name");
-    assert!(chrono::NaiveDate::parse_from_str(dated, "%Y-%m-%d").is_ok(), "{new_name}");
+    let dated = new_name
+        .strip_prefix("VSCode-Dev-")
+        .expect("rotation keeps the base name");
+    assert!(
+        chrono::NaiveDate::parse_from_str(dated, "%Y-%m-%d").is_ok(),
+        "{new_name}"
+    );
     let replacements = [
         (sandbox.url(), "<server>"),
         (home_path.as_str(), "<home>"),
@@ -417,6 +422,49 @@ async fn a_hand_edit_of_settings_is_noticed_and_the_reminders_follow_it() {
         .expect("the new token's reminder");
     assert_eq!(reminder["params"]["uuid"], second.to_string());
     assert_eq!(reminder["params"]["kind"], "seven_days");
+}
+
+/// The daemon keeps a digest of the state, not the state: a change made elsewhere (a terminal
+/// creating a token) is still told; another window's snooze, which only rewrites the reminder
+/// log, is not a change to tell.
+#[tokio::test]
+async fn a_state_change_elsewhere_is_told_and_a_snooze_elsewhere_is_not() {
+    let home = tempfile::tempdir().unwrap();
+    let server = common::closed_port_url();
+    let day = chrono::Duration::days(1);
+    let (workspace, uuid) = watched_workspace(home.path(), &server, day * 20, day * 30);
+    let mut client = start(defaults(&server, "x", home.path()));
+    client
+        .initialize(&[&workspace], json!({"notifications": ["elitea/tokensChanged"]}))
+        .await;
+    let status = client.request("elitea/status", json!({})).await;
+    assert!(status.get("result").is_some(), "{status}");
+    let changed = |m: &Value| method_of(m) == "elitea/tokensChanged";
+    let state_dir = Paths::under(home.path().to_path_buf()).state_dir;
+
+    elitea_tokens::reminders::ReminderLog::new(&state_dir)
+        .snooze(uuid, chrono::Utc::now() + day)
+        .unwrap();
+    let told = client.wait_for(Duration::from_millis(1000), changed).await;
+    assert!(told.is_none(), "a snooze is not a change: {told:?}");
+
+    State::new(&state_dir)
+        .update(|s| {
+            s.tokens.push(TokenRecord {
+                server: server.clone(),
+                uuid: uuid::Uuid::new_v4(),
+                name: "made-in-a-terminal".into(),
+                period: "7 days".into(),
+                created_at: chrono::Utc::now(),
+                expires: Some(chrono::Utc::now() + day * 7),
+            })
+        })
+        .unwrap();
+    let told = client
+        .wait_for(Duration::from_secs(10), changed)
+        .await
+        .expect("the state change is told");
+    assert_eq!(told["params"]["reason"], "state_changed", "{told}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -368,7 +368,7 @@ fn catching_up_sends_only_the_most_urgent() {
 #[test]
 fn watched_tokens_join_the_list_and_the_state() {
     use elitea_tokens::domain::{Token, Watched};
-    use elitea_tokens::reminders::watched_tokens;
+    use elitea_tokens::reminders::{created_records, watched_tokens};
     use elitea_tokens::state::{StateData, TokenRecord};
     let server = "https://elitea.example.com";
     let id = |n: u128| Uuid::from_u128(n);
@@ -402,7 +402,14 @@ fn watched_tokens_join_the_list_and_the_state() {
         ],
         workspaces: Vec::new(),
     };
-    let watched = |listed: Option<&[Token]>| watched_tokens((1..=6).map(id), listed, &state, server);
+    let records = created_records(&state, server, |uuid| uuid != id(6));
+    assert_eq!(
+        records.len(),
+        2,
+        "other servers' records and unwanted uuids are left out"
+    );
+    let in_use = || (1..=6).map(id).map(|uuid| (uuid, records.get(&uuid)));
+    let watched = |listed: Option<&[Token]>| watched_tokens(in_use(), listed);
     let expected_online = vec![
         Watched {
             uuid: id(1),

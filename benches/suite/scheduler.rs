@@ -6,11 +6,11 @@ use crate::report::{Report, Section};
 use crate::stats::seconds;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use criterion::{BenchmarkId, Criterion};
-use elitea_tokens::domain::{Flavor, ReminderKind, Token, Watched, plan, reminder_key};
-use elitea_tokens::reminders::{LogData, watched_tokens};
-use elitea_tokens::state::{Ide, StateData, TokenRecord, WorkspaceRecord};
+use elitea_tokens::domain::{ReminderKind, Token, Watched, plan, reminder_key};
+use elitea_tokens::reminders::{Created, LogData, created_records, watched_tokens};
+use elitea_tokens::state::{StateData, TokenRecord};
+use std::collections::HashMap;
 use std::hint::black_box;
-use std::path::PathBuf;
 use uuid::Uuid;
 
 pub const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
@@ -22,64 +22,56 @@ fn now() -> DateTime<Utc> {
         .expect("a valid instant")
 }
 
-/// What the daemon holds for `n` tokens in use: the server's list, the state, the reminder log
-/// (a tenth of the tokens already reminded once, a hundredth snoozed).
+/// What the daemon holds for `n` tokens in use: the server's list, each token in use with the
+/// tool's record of it, the reminder log (a tenth of the tokens already reminded once, a
+/// hundredth snoozed).
 pub struct World {
     pub listed: Vec<Token>,
-    pub state: StateData,
-    pub in_use: Vec<Uuid>,
+    pub in_use: HashMap<Uuid, Option<Created>>,
     pub log: LogData,
 }
 
 pub fn world(n: usize) -> World {
     let now = now();
-    let mut world = World {
-        listed: Vec::with_capacity(n),
-        state: StateData::default(),
-        in_use: Vec::with_capacity(n),
-        log: LogData::default(),
-    };
+    let mut listed = Vec::with_capacity(n);
+    let mut state = StateData::default();
+    let mut log = LogData::default();
     for i in 0..n {
         let uuid = Uuid::from_u128(0x5eed_0000_0000_0000_0000_0000_0000_0000 + i as u128 * 7919);
         // Expiries from an hour to a year away, and every fifth never.
         let expires = (i % 5 != 0).then(|| now + Duration::minutes(60 + (i as i64 * 7_907) % 525_600));
         let name = format!("token-{i:06}");
-        world.listed.push(Token {
+        listed.push(Token {
             uuid,
             id: i as i64,
             name: name.clone(),
             masked: "...abcdefg".into(),
             expires,
         });
-        world.state.tokens.push(TokenRecord {
+        state.tokens.push(TokenRecord {
             server: SERVER.into(),
             uuid,
-            name: name.clone(),
+            name,
             period: "30 days".into(),
             created_at: now - Duration::days(2),
             expires,
         });
-        world.state.workspaces.push(WorkspaceRecord {
-            server: SERVER.into(),
-            uuid,
-            name,
-            workspace: PathBuf::from("/work/project"),
-            ide: Ide::Jetbrains,
-            flavor: Flavor::Current,
-            applied_at: now,
-        });
-        world.in_use.push(uuid);
         if i % 10 == 0 {
-            world
-                .log
-                .shown
-                .insert(reminder_key(uuid, ReminderKind::SevenDays));
+            log.shown.insert(reminder_key(uuid, ReminderKind::SevenDays));
         }
         if i % 100 == 0 {
-            world.log.snoozes.insert(uuid, now + Duration::hours(5));
+            log.snoozes.insert(uuid, now + Duration::hours(5));
         }
     }
-    world
+    // As the daemon keeps them after reading the state: each token in use with its record.
+    let mut records = created_records(&state, SERVER, |_| true);
+    let in_use = listed.iter().map(|t| (t.uuid, records.remove(&t.uuid))).collect();
+    World { listed, in_use, log }
+}
+
+fn watched(world: &World) -> Vec<Watched> {
+    let in_use = world.in_use.iter().map(|(uuid, record)| (*uuid, record.as_ref()));
+    watched_tokens(in_use, Some(&world.listed))
 }
 
 fn schedule(world: &World, watched: &[Watched]) -> Option<DateTime<Utc>> {
@@ -97,22 +89,9 @@ pub fn bench(c: &mut Criterion) {
     for n in SIZES {
         let world = world(n);
         group.bench_function(BenchmarkId::new("rebuild", n), |b| {
-            b.iter(|| {
-                let watched = watched_tokens(
-                    world.in_use.iter().copied(),
-                    Some(&world.listed),
-                    &world.state,
-                    SERVER,
-                );
-                black_box(schedule(&world, &watched))
-            })
+            b.iter(|| black_box(schedule(&world, &watched(&world))))
         });
-        let watched = watched_tokens(
-            world.in_use.iter().copied(),
-            Some(&world.listed),
-            &world.state,
-            SERVER,
-        );
+        let watched = watched(&world);
         group.bench_function(BenchmarkId::new("plan", n), |b| {
             b.iter(|| black_box(schedule(&world, &watched)))
         });
@@ -124,7 +103,8 @@ pub fn run(estimates: &Estimates, report: &mut Report) {
     let mut section = Section::new(
         "6. Scale of the scheduler",
         "In-process (criterion). *rebuild*: what the daemon does each time it plans: join the tokens \
-         in use with the server's list and the state (`reminders::watched_tokens`), then \
+         in use (each with the tool's record of it, as the daemon keeps them) with the server's \
+         list (`reminders::watched_tokens`), then \
          `domain::plan` (every token's reminders against the shared log's shown keys and snoozes, \
          what is due, and the next deadline). *plan*: `domain::plan` alone. A tenth of the tokens \
          have a reminder already shown, a hundredth are snoozed. The last column divides the time by \

@@ -4,11 +4,12 @@
 
 use super::actor::Actor;
 use super::ext::{self, *};
+use super::scheduler::InUse;
 use crate::domain::{Expiration, PageSize, Query, Secret, Token};
 use crate::error::{Error, ErrorKind};
 use crate::service::{ApplyRequest, PreviewRequest, RotateOptions, RotationStep, Selector};
 use crate::session::{Connection, CredentialSource, Session};
-use crate::state::{Ide, StateData};
+use crate::state::Ide;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -52,10 +53,11 @@ pub struct Memory {
     pub generation: u64,
     /// Whether this machine holds each token's full value.
     pub stored: HashMap<Uuid, bool>,
-    /// The tool's state (where tokens are applied), as last read.
-    pub state: StateData,
-    /// Tokens the open workspaces use, and which folders use each.
-    pub in_use: HashMap<Uuid, Vec<String>>,
+    /// A digest of the tool's state as last read, to tell when it changes; the state itself
+    /// is not kept (it can hold thousands of records), only what the daemon needs of it, below.
+    pub state_fingerprint: Option<u64>,
+    /// Tokens the open workspaces use: which folders use each, and the tool's record of it.
+    pub in_use: HashMap<Uuid, InUse>,
 }
 
 /// What a reload of the state and the workspaces' settings changed.
@@ -136,23 +138,23 @@ impl Shared {
     /// changed), so "which token is used where" is current.
     /// Returns what changed, compared in place (the state can be large; no copies).
     pub fn reload_state(&self, session: &Session) -> Reloaded {
-        let mut state = match session.service.state().read() {
+        let state = match session.service.state().read() {
             Ok(state) => state,
             Err(e) => {
                 tracing::warn!("cannot read the state: {}", e.message);
                 return Reloaded::default();
             }
         };
-        // Kept until the next reload: the lists grew by doubling while parsed.
-        state.tokens.shrink_to_fit();
-        state.workspaces.shrink_to_fit();
+        let fingerprint = state.fingerprint();
         let in_use = super::scheduler::scan_in_use(&self.folders(), &state, session.service.server());
+        // Freed before the lock is taken: the state is done with once scanned.
+        drop(state);
         let mut memory = self.memory_mut();
         let reloaded = Reloaded {
-            in_use: memory.in_use != in_use,
-            state: memory.state != state,
+            in_use: !super::scheduler::same_folders(&memory.in_use, &in_use),
+            state: memory.state_fingerprint != Some(fingerprint),
         };
-        memory.state = state;
+        memory.state_fingerprint = Some(fingerprint);
         memory.in_use = in_use;
         reloaded
     }
@@ -215,7 +217,11 @@ impl Shared {
 
     /// Open workspace folders whose IDE files use the token.
     pub fn used_in(&self, uuid: Uuid) -> Vec<String> {
-        self.memory().in_use.get(&uuid).cloned().unwrap_or_default()
+        self.memory()
+            .in_use
+            .get(&uuid)
+            .map(InUse::folder_names)
+            .unwrap_or_default()
     }
 
     /// Whether this machine holds each token's value, looked up once and then remembered.

@@ -6,12 +6,12 @@ use super::ext::{self, TOKEN_EXPIRING, TokenExpiringParams};
 use crate::domain::{Reminder, ReminderKind, Secret, Watched, expiry_label, plan};
 use crate::error::Result;
 use crate::ide::{files::VSCODE_TOKEN_KEYS, vscode};
-use crate::reminders::{ReminderLog, watched_tokens};
+use crate::reminders::{Created, ReminderLog, created_records, watched_tokens};
 use crate::service::{RotateOptions, Selector};
 use crate::session::Session;
 use crate::state::{Ide, StateData};
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,11 +23,40 @@ const PROMPT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 const ROTATE_NOW: &str = "Rotate now";
 const REMIND_TOMORROW: &str = "Remind me tomorrow";
 
+/// A token the open workspaces use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InUse {
+    /// The folders that use it, sorted; each folder's name is one allocation shared by all
+    /// its tokens.
+    pub folders: Box<[Arc<str>]>,
+    /// The tool's record of it, when the tool created it: what reminders need when the server
+    /// cannot be reached.
+    pub created: Option<Created>,
+}
+
+impl InUse {
+    pub fn folder_names(&self) -> Vec<String> {
+        self.folders.iter().map(|f| f.to_string()).collect()
+    }
+}
+
+/// Whether two scans found the same tokens in the same folders (the records aside).
+pub fn same_folders(a: &HashMap<Uuid, InUse>, b: &HashMap<Uuid, InUse>) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .all(|(uuid, used)| b.get(uuid).is_some_and(|other| other.folders == used.folders))
+}
+
 /// Which tokens the open workspaces use: the token in each `.vscode/settings.json` (known by
-/// its uuid claim, so a hand edit counts), and the JetBrains workspaces recorded in the state.
-pub fn scan_in_use(folders: &[PathBuf], state: &StateData, server: &str) -> HashMap<Uuid, Vec<String>> {
-    let mut in_use: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
-    for folder in folders {
+/// its uuid claim, so a hand edit counts), and the JetBrains workspaces recorded in the state;
+/// with the state's record of each, so the daemon keeps what reminders need and not the state.
+pub fn scan_in_use(folders: &[PathBuf], state: &StateData, server: &str) -> HashMap<Uuid, InUse> {
+    let names: Vec<Arc<str>> = folders
+        .iter()
+        .map(|f| Arc::from(f.display().to_string()))
+        .collect();
+    let mut in_use: HashMap<Uuid, Vec<Arc<str>>> = HashMap::new();
+    for (folder, name) in folders.iter().zip(&names) {
         let path = folder.join(".vscode/settings.json");
         let Ok(text) = std::fs::read_to_string(&path) else {
             continue;
@@ -38,36 +67,45 @@ pub fn scan_in_use(folders: &[PathBuf], state: &StateData, server: &str) -> Hash
         };
         for (_, value) in values {
             if let Some(uuid) = value.as_str().and_then(|v| Secret::new(v).token_uuid()) {
-                in_use.entry(uuid).or_default().push(folder.display().to_string());
+                in_use.entry(uuid).or_default().push(Arc::clone(name));
             }
         }
     }
     for record in &state.workspaces {
         if record.server == server
             && record.ide == Ide::Jetbrains
-            && folders.iter().any(|f| f == &record.workspace)
+            && let Some(at) = folders.iter().position(|f| f == &record.workspace)
         {
             in_use
                 .entry(record.uuid)
                 .or_default()
-                .push(record.workspace.display().to_string());
+                .push(Arc::clone(&names[at]));
         }
     }
+    let mut created = created_records(state, server, |uuid| in_use.contains_key(&uuid));
     in_use
         .into_iter()
         .map(|(uuid, mut folders)| {
             folders.sort();
             folders.dedup();
-            (uuid, folders)
+            let used = InUse {
+                folders: folders.into_boxed_slice(),
+                created: created.remove(&uuid),
+            };
+            (uuid, used)
         })
         .collect()
 }
 
 /// The tokens to watch: those in use whose expiry is known.
-fn watched(shared: &Shared, server: &str) -> Vec<Watched> {
+fn watched(shared: &Shared) -> Vec<Watched> {
     let memory = shared.memory.read().unwrap_or_else(|e| e.into_inner());
     let listed = memory.tokens.as_ref().map(|(tokens, _)| &tokens[..]);
-    watched_tokens(memory.in_use.keys().copied(), listed, &memory.state, server)
+    let in_use = memory
+        .in_use
+        .iter()
+        .map(|(uuid, used)| (*uuid, used.created.as_ref()));
+    watched_tokens(in_use, listed)
 }
 
 pub fn snooze(session: &Session, uuid: Uuid, until: DateTime<Utc>) -> Result<()> {
@@ -98,7 +136,6 @@ pub fn start(shared: Arc<Shared>) {
 /// Sends the reminders that are due; returns when the next one is.
 async fn tick(shared: &Arc<Shared>) -> Option<DateTime<Utc>> {
     let session = shared.session().await.ok()?;
-    let server = session.service.server().to_string();
     // The expiry of tokens made elsewhere comes from the server's list (memory when fresh);
     // with no token in use there is nothing to ask the server about.
     let nothing_in_use = shared
@@ -113,7 +150,7 @@ async fn tick(shared: &Arc<Shared>) -> Option<DateTime<Utc>> {
     if let Err(e) = shared.tokens(&session, false).await {
         tracing::debug!("token list unavailable, planning from local state: {}", e.message);
     }
-    let tokens = watched(shared, &server);
+    let tokens = watched(shared);
     let log = ReminderLog::new(session.service.state().dir());
     let data = match log.load() {
         Ok(data) => data,
@@ -164,7 +201,7 @@ async fn send(shared: &Arc<Shared>, session: &Arc<Session>, reminder: &Reminder)
         .unwrap_or_else(|e| e.into_inner())
         .in_use
         .get(&reminder.uuid)
-        .cloned()
+        .map(InUse::folder_names)
         .unwrap_or_default();
     tracing::info!(uuid = %reminder.uuid, kind = reminder.kind.as_str(), "reminder");
     if shared.wants(TOKEN_EXPIRING) {

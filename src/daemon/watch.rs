@@ -5,6 +5,7 @@
 //! whose events carry no kind: opening a file is not a change, and only the kind tells.
 
 use super::backend::Shared;
+use crate::reminders::ReminderLog;
 use notify::event::{AccessKind, AccessMode};
 use notify::{Event, EventKind, RecursiveMode, Watcher};
 use std::path::PathBuf;
@@ -55,18 +56,20 @@ pub async fn start(shared: Arc<Shared>) {
     // `true` when the config changed (a login or a setting from the terminal).
     let (events, mut changes) = tokio::sync::mpsc::unbounded_channel::<bool>();
     let config_for_events = config_dir.clone();
+    // Not a change to re-read the state for (4 MB with 10,000 tokens): see `ReminderLog::path`.
+    let reminder_log = ReminderLog::new(&state_dir).path().to_path_buf();
     let watcher = notify::recommended_watcher(move |result: notify::Result<Event>| match result {
         Ok(event) => {
             if !is_change(&event.kind) {
                 return;
             }
-            // Temporary files of atomic writes and lock files are not changes.
+            // Temporary files of atomic writes, lock files and the reminder log are not changes.
             let changed: Vec<_> = event
                 .paths
                 .iter()
                 .filter(|path| {
                     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                    !(name.ends_with(".tmp") || name.ends_with(".lock"))
+                    !(name.ends_with(".tmp") || name.ends_with(".lock") || **path == reminder_log)
                 })
                 .collect();
             if !changed.is_empty() {

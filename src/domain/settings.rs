@@ -29,7 +29,7 @@ pub fn choose_model(models: &[Model], project_id: i64) -> Option<&Model> {
 }
 
 /// Which extension generation the files are for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Flavor {
     /// `eliteacode.*` keys and `.idea/elitea.xml` (extension 0.4.1 and later).
