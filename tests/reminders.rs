@@ -368,8 +368,9 @@ fn catching_up_sends_only_the_most_urgent() {
 #[test]
 fn watched_tokens_join_the_list_and_the_state() {
     use elitea_tokens::domain::{Token, Watched};
-    use elitea_tokens::reminders::{created_records, watched_tokens};
+    use elitea_tokens::reminders::{Created, created_records, watched_tokens};
     use elitea_tokens::state::{StateData, TokenRecord};
+    use std::collections::HashMap;
     let server = "https://elitea.example.com";
     let id = |n: u128| Uuid::from_u128(n);
     let at = |days: i64| t0() + Duration::days(days);
@@ -408,8 +409,14 @@ fn watched_tokens_join_the_list_and_the_state() {
         2,
         "other servers' records and unwanted uuids are left out"
     );
-    let in_use = || (1..=6).map(id).map(|uuid| (uuid, records.get(&uuid)));
-    let watched = |listed: Option<&[Token]>| watched_tokens(in_use(), listed);
+    let in_use: HashMap<Uuid, Option<&Created>> =
+        (1..=6).map(id).map(|uuid| (uuid, records.get(&uuid))).collect();
+    // In no particular order: sorted by uuid to compare.
+    let watched = |listed: Option<&[Token]>| {
+        let mut watched = watched_tokens(&in_use, |record| *record, listed);
+        watched.sort_by_key(|w| w.uuid);
+        watched
+    };
     let expected_online = vec![
         Watched {
             uuid: id(1),

@@ -70,8 +70,7 @@ pub fn world(n: usize) -> World {
 }
 
 fn watched(world: &World) -> Vec<Watched> {
-    let in_use = world.in_use.iter().map(|(uuid, record)| (*uuid, record.as_ref()));
-    watched_tokens(in_use, Some(&world.listed))
+    watched_tokens(&world.in_use, Option::as_ref, Some(&world.listed))
 }
 
 fn schedule(world: &World, watched: &[Watched]) -> Option<DateTime<Utc>> {

@@ -101,11 +101,7 @@ pub fn scan_in_use(folders: &[PathBuf], state: &StateData, server: &str) -> Hash
 fn watched(shared: &Shared) -> Vec<Watched> {
     let memory = shared.memory.read().unwrap_or_else(|e| e.into_inner());
     let listed = memory.tokens.as_ref().map(|(tokens, _)| &tokens[..]);
-    let in_use = memory
-        .in_use
-        .iter()
-        .map(|(uuid, used)| (*uuid, used.created.as_ref()));
-    watched_tokens(in_use, listed)
+    watched_tokens(&memory.in_use, |used| used.created.as_ref(), listed)
 }
 
 pub fn snooze(session: &Session, uuid: Uuid, until: DateTime<Utc>) -> Result<()> {
