@@ -59,7 +59,12 @@ fn claims_are_exclusive_across_threads() {
         .collect();
     let won: Vec<String> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
     assert_each_once(&all, won);
-    let shown = ReminderLog::new(&state).load().unwrap().shown;
+    let shown: HashSet<String> = ReminderLog::new(&state)
+        .load()
+        .unwrap()
+        .shown
+        .into_iter()
+        .collect();
     assert_eq!(shown, all.iter().cloned().collect::<HashSet<_>>());
 }
 
@@ -151,7 +156,7 @@ fn prune_keeps_only_live_tokens() {
     log.prune(&[live]).unwrap();
     let data = log.load().unwrap();
     let expected: HashSet<String> = [reminder_key(live, SevenDays), reminder_key(live, OneDay)].into();
-    assert_eq!(data.shown, expected);
+    assert_eq!(data.shown.iter().cloned().collect::<HashSet<_>>(), expected);
     assert_eq!(data.snoozes.keys().collect::<Vec<_>>(), [&live]);
 }
 
@@ -354,7 +359,7 @@ fn catching_up_sends_only_the_most_urgent() {
     let mut daemon = Daemon::new(dir.path());
     assert!(daemon.tick(&tokens, t0() + Duration::days(20)).is_empty());
     assert_eq!(daemon.tick(&tokens, expires - Duration::hours(2)), [OneDay]);
-    let shown = daemon.log.load().unwrap().shown;
+    let shown: HashSet<String> = daemon.log.load().unwrap().shown.into_iter().collect();
     let expected: HashSet<String> = [SevenDays, OneDay]
         .map(|k| reminder_key(tokens[0].uuid, k))
         .into();

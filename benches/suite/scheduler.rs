@@ -7,9 +7,8 @@ use crate::stats::seconds;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use criterion::{BenchmarkId, Criterion};
 use elitea_tokens::domain::{ReminderKind, Token, Watched, plan, reminder_key};
-use elitea_tokens::reminders::{Created, LogData, created_records, watched_tokens};
+use elitea_tokens::reminders::{ByUuid, Created, LogData, created_records, watched_tokens};
 use elitea_tokens::state::{StateData, TokenRecord};
-use std::collections::HashMap;
 use std::hint::black_box;
 use uuid::Uuid;
 
@@ -27,7 +26,7 @@ fn now() -> DateTime<Utc> {
 /// hundredth snoozed).
 pub struct World {
     pub listed: Vec<Token>,
-    pub in_use: HashMap<Uuid, Option<Created>>,
+    pub in_use: ByUuid<Option<Created>>,
     pub log: LogData,
 }
 

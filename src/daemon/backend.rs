@@ -7,6 +7,7 @@ use super::ext::{self, *};
 use super::scheduler::InUse;
 use crate::domain::{Expiration, PageSize, Query, Secret, Token};
 use crate::error::{Error, ErrorKind};
+use crate::reminders::ByUuid;
 use crate::service::{ApplyRequest, PreviewRequest, RotateOptions, RotationStep, Selector};
 use crate::session::{Connection, CredentialSource, Session};
 use crate::state::Ide;
@@ -57,7 +58,7 @@ pub struct Memory {
     /// is not kept (it can hold thousands of records), only what the daemon needs of it, below.
     pub state_fingerprint: Option<u64>,
     /// Tokens the open workspaces use: which folders use each, and the tool's record of it.
-    pub in_use: HashMap<Uuid, InUse>,
+    pub in_use: ByUuid<InUse>,
 }
 
 /// What a reload of the state and the workspaces' settings changed.

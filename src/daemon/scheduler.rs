@@ -6,12 +6,11 @@ use super::ext::{self, TOKEN_EXPIRING, TokenExpiringParams};
 use crate::domain::{Reminder, ReminderKind, Secret, Watched, expiry_label, plan};
 use crate::error::Result;
 use crate::ide::{files::VSCODE_TOKEN_KEYS, vscode};
-use crate::reminders::{Created, ReminderLog, created_records, watched_tokens};
+use crate::reminders::{ByUuid, Created, ReminderLog, created_records, watched_tokens};
 use crate::service::{RotateOptions, Selector};
 use crate::session::Session;
 use crate::state::{Ide, StateData};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +40,7 @@ impl InUse {
 }
 
 /// Whether two scans found the same tokens in the same folders (the records aside).
-pub fn same_folders(a: &HashMap<Uuid, InUse>, b: &HashMap<Uuid, InUse>) -> bool {
+pub fn same_folders(a: &ByUuid<InUse>, b: &ByUuid<InUse>) -> bool {
     a.len() == b.len()
         && a.iter()
             .all(|(uuid, used)| b.get(uuid).is_some_and(|other| other.folders == used.folders))
@@ -50,12 +49,12 @@ pub fn same_folders(a: &HashMap<Uuid, InUse>, b: &HashMap<Uuid, InUse>) -> bool 
 /// Which tokens the open workspaces use: the token in each `.vscode/settings.json` (known by
 /// its uuid claim, so a hand edit counts), and the JetBrains workspaces recorded in the state;
 /// with the state's record of each, so the daemon keeps what reminders need and not the state.
-pub fn scan_in_use(folders: &[PathBuf], state: &StateData, server: &str) -> HashMap<Uuid, InUse> {
+pub fn scan_in_use(folders: &[PathBuf], state: &StateData, server: &str) -> ByUuid<InUse> {
     let names: Vec<Arc<str>> = folders
         .iter()
         .map(|f| Arc::from(f.display().to_string()))
         .collect();
-    let mut in_use: HashMap<Uuid, Vec<Arc<str>>> = HashMap::new();
+    let mut in_use: ByUuid<Vec<Arc<str>>> = ByUuid::default();
     for (folder, name) in folders.iter().zip(&names) {
         let path = folder.join(".vscode/settings.json");
         let Ok(text) = std::fs::read_to_string(&path) else {
