@@ -258,7 +258,7 @@ pub fn watched_tokens<V, S: std::hash::BuildHasher>(
         if let Some(expires) = token.expires {
             watched.push(Watched {
                 uuid: token.uuid,
-                name: token.name.clone(),
+                name: token.name.to_string(),
                 expires,
                 lifetime: record_of(used).map(|r| expires - r.created_at),
             });

@@ -130,7 +130,7 @@ impl World {
             .await
             .unwrap()
             .into_iter()
-            .map(|t| t.name)
+            .map(|t| t.name.to_string())
             .filter(|n| n.starts_with("VSCode-Dev"))
             .collect();
         names.sort();

@@ -43,7 +43,7 @@ pub fn world(n: usize) -> World {
         listed.push(Token {
             uuid,
             id: i as i64,
-            name: name.clone(),
+            name: name.as_str().into(),
             masked: "...abcdefg".into(),
             expires,
         });

@@ -5,6 +5,7 @@ use super::server::ServerUrl;
 use super::wire::{Author, Models, WireError, WireToken};
 use crate::domain::{Expiration, Secret, Token};
 use backon::{ExponentialBuilder, Retryable};
+use compact_str::CompactString;
 use reqwest::{Method, StatusCode, header};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -104,13 +105,13 @@ impl Client {
 
     /// Every token of the signed-in user (masked).
     pub async fn list_tokens(&self) -> Result<Vec<Token>, ApiError> {
-        let tokens: Vec<WireToken<String>> = self.read("auth/token/").await?;
+        let tokens: Vec<WireToken<CompactString>> = self.read("auth/token/").await?;
         Ok(tokens.into_iter().map(WireToken::into_token).collect())
     }
 
     /// One token by uuid (masked).
     pub async fn get_token(&self, uuid: Uuid) -> Result<Token, ApiError> {
-        let token: WireToken<String> = self.read(&format!("auth/token/{uuid}")).await?;
+        let token: WireToken<CompactString> = self.read(&format!("auth/token/{uuid}")).await?;
         Ok(token.into_token())
     }
 

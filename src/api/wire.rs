@@ -2,6 +2,7 @@
 
 use crate::domain::{Model, Secret, Token, last_chars_hint};
 use chrono::{DateTime, Utc};
+use compact_str::CompactString;
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
@@ -10,13 +11,13 @@ use uuid::Uuid;
 pub(crate) struct WireToken<V> {
     pub uuid: Uuid,
     pub id: i64,
-    pub name: String,
+    pub name: CompactString,
     pub token: V,
     #[serde(deserialize_with = "date_or_null")]
     pub expires: Option<DateTime<Utc>>,
 }
 
-impl WireToken<String> {
+impl WireToken<CompactString> {
     pub fn into_token(self) -> Token {
         Token {
             uuid: self.uuid,
@@ -35,7 +36,7 @@ impl WireToken<Secret> {
             uuid: self.uuid,
             id: self.id,
             name: self.name,
-            masked: last_chars_hint(self.token.expose(), 7),
+            masked: last_chars_hint(self.token.expose(), 7).into(),
             expires: self.expires,
         };
         (token, self.token)

@@ -239,7 +239,7 @@ async fn delete(session: &Session, args: &DeleteArgs, json: bool) -> Result<Exit
     let selector = selector(&args.name, &args.uuid)?;
     let token = session.service.find(&selector).await?;
     if let (Some(name), Selector::Uuid(_)) = (&args.name, &selector)
-        && name != &token.name
+        && name != token.name
     {
         return Err(Error::invalid(format!(
             "token {} is named `{}`, not `{name}`; nothing deleted",

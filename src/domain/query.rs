@@ -222,8 +222,8 @@ mod tests {
         Token {
             uuid: Uuid::from_u128(n),
             id: n as i64,
-            name: name.to_string(),
-            masked: format!("...abc{n:04}"),
+            name: name.into(),
+            masked: format!("...abc{n:04}").into(),
             expires: days.map(|d| base + chrono::Duration::days(d)),
         }
     }
@@ -240,7 +240,7 @@ mod tests {
     }
 
     fn names(page: &Page) -> Vec<String> {
-        page.rows.iter().map(|t| t.name.clone()).collect()
+        page.rows.iter().map(|t| t.name.to_string()).collect()
     }
 
     #[test]
@@ -410,8 +410,8 @@ mod tests {
             (
                 never,
                 expires,
-                t.name.to_ascii_lowercase(),
-                t.name.clone(),
+                t.name.to_ascii_lowercase().to_string(),
+                t.name.to_string(),
                 t.uuid,
             )
         };

@@ -3,6 +3,7 @@
 use super::secret::last_chars_hint;
 use super::status::{ExpiryStatus, expiry_label, expiry_status};
 use chrono::{DateTime, Utc};
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -11,9 +12,9 @@ use uuid::Uuid;
 pub struct Token {
     pub uuid: Uuid,
     pub id: i64,
-    pub name: String,
+    pub name: CompactString,
     /// The server's masked value, `...` followed by the last 7 characters.
-    pub masked: String,
+    pub masked: CompactString,
     pub expires: Option<DateTime<Utc>>,
 }
 
@@ -34,7 +35,7 @@ impl Token {
     pub fn summary(&self, now: DateTime<Utc>) -> TokenSummary {
         TokenSummary {
             uuid: self.uuid,
-            name: self.name.clone(),
+            name: self.name.to_string(),
             value: self.hint(),
             expires: self.expires,
             status: self.status(now),

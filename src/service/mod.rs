@@ -229,7 +229,7 @@ impl Service {
         let record = TokenRecord {
             server: self.server().to_string(),
             uuid: token.uuid,
-            name: token.name.clone(),
+            name: token.name.to_string(),
             period: expiration.to_string(),
             created_at: self.now(),
             expires: token.expires,
@@ -255,7 +255,7 @@ impl Service {
                     .list_tokens()
                     .await?
                     .into_iter()
-                    .filter(|t| &t.name == name)
+                    .filter(|t| t.name == name)
                     .collect();
                 match matches.len() {
                     0 => Err(Error::new(

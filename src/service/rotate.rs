@@ -192,7 +192,7 @@ impl Service {
         let server = self.server().to_string();
         let state = self.state.read()?;
         let (old_uuid, old_name) = match self.find(selector).await {
-            Ok(token) => (Some(token.uuid), token.name),
+            Ok(token) => (Some(token.uuid), token.name.into()),
             // The old token is already gone: rotation still makes and installs a new one where
             // this machine used it.
             Err(e) if e.kind == ErrorKind::NotFound => {
@@ -237,7 +237,7 @@ impl Service {
             .list_tokens()
             .await?
             .into_iter()
-            .map(|t| t.name)
+            .map(|t| t.name.into())
             .collect();
         let new_name = successor_name(&old_name, self.now().date_naive(), |n| {
             names.iter().any(|t| t == n)

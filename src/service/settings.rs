@@ -139,7 +139,7 @@ impl Service {
             let record = WorkspaceRecord {
                 server: self.server().to_string(),
                 uuid: token.uuid,
-                name: token.name.clone(),
+                name: token.name.to_string(),
                 workspace: workspace.clone(),
                 ide: *ide,
                 flavor,
