@@ -21,6 +21,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::fsx::{Access, create_private_dir, write_atomic};
 use crate::state::StateData;
 use chrono::{DateTime, Utc};
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
@@ -213,7 +214,7 @@ pub type ByUuid<V> = HashMap<Uuid, V, foldhash::fast::RandomState>;
 /// reached, and its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Created {
-    pub name: String,
+    pub name: CompactString,
     pub created_at: DateTime<Utc>,
     pub expires: Option<DateTime<Utc>>,
 }
@@ -228,7 +229,7 @@ pub fn created_records(state: &StateData, server: &str, wanted: impl Fn(Uuid) ->
         .filter(|r| r.server == server && wanted(r.uuid))
     {
         records.entry(record.uuid).or_insert_with(|| Created {
-            name: record.name.clone(),
+            name: record.name.as_str().into(),
             created_at: record.created_at,
             expires: record.expires,
         });
@@ -258,7 +259,7 @@ pub fn watched_tokens<V, S: std::hash::BuildHasher>(
         if let Some(expires) = token.expires {
             watched.push(Watched {
                 uuid: token.uuid,
-                name: token.name.to_string(),
+                name: token.name.clone(),
                 expires,
                 lifetime: record_of(used).map(|r| expires - r.created_at),
             });

@@ -14,6 +14,7 @@
 //!   then), except `Expired`, which is never deferred: a lapsed token breaks the workspace.
 
 use chrono::{DateTime, Duration, Utc};
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use uuid::Uuid;
@@ -25,7 +26,8 @@ const SHORT_LIFETIME: Duration = Duration::days(1);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Watched {
     pub uuid: Uuid,
-    pub name: String,
+    /// Inline when short (most names): the daemon builds one per token in use at every plan.
+    pub name: CompactString,
     pub expires: DateTime<Utc>,
     /// `expires - created_at`, when known (tokens this tool made); `None` for tokens made elsewhere.
     pub lifetime: Option<Duration>,
@@ -202,7 +204,7 @@ pub fn reminders_for(token: &Watched) -> Vec<Reminder> {
 fn reminder(token: &Watched, kind: ReminderKind, at: DateTime<Utc>) -> Reminder {
     Reminder {
         uuid: token.uuid,
-        name: token.name.clone(),
+        name: token.name.to_string(),
         kind,
         at,
         expires: token.expires,
@@ -340,7 +342,7 @@ mod tests {
     fn token(n: u128, expires: DateTime<Utc>, lifetime: Option<Duration>) -> Watched {
         Watched {
             uuid: Uuid::from_u128(n),
-            name: format!("token-{n}"),
+            name: compact_str::format_compact!("token-{n}"),
             expires,
             lifetime,
         }
