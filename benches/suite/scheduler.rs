@@ -140,7 +140,7 @@ pub fn run(estimates: &Estimates, report: &mut Report) {
         "6. Scheduler",
         "no worse than n log n up to 100,000 tokens",
         format!("{} for 100,000; {worst:.2} of n log n", seconds(at_100k)),
-        worst <= 1.25,
+        worst <= 1.0,
     );
     report.sections.push(section);
 }
