@@ -272,3 +272,105 @@ async fn send(shared: &Arc<Shared>, session: &Arc<Session>, reminder: &Reminder)
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Flavor;
+    use crate::state::{TokenRecord, WorkspaceRecord};
+    use base64::Engine;
+    use std::path::Path;
+
+    const SERVER: &str = "https://elitea.example.com";
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    fn token_with_claim(uuid: Uuid) -> String {
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!(r#"{{"uuid":"{uuid}","expires":null}}"#));
+        format!("eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.{claims}.signature")
+    }
+
+    fn record(n: u128, server: &str, name: &str, days: i64) -> TokenRecord {
+        let at = chrono::Utc::now();
+        TokenRecord {
+            server: server.into(),
+            uuid: id(n),
+            name: name.into(),
+            period: "30 days".into(),
+            created_at: at,
+            expires: Some(at + chrono::Duration::days(days)),
+        }
+    }
+
+    fn applied(n: u128, server: &str, workspace: &Path, ide: Ide) -> WorkspaceRecord {
+        WorkspaceRecord {
+            server: server.into(),
+            uuid: id(n),
+            name: format!("token-{n}"),
+            workspace: workspace.to_path_buf(),
+            ide,
+            flavor: Flavor::Current,
+            applied_at: chrono::Utc::now(),
+        }
+    }
+
+    /// Two open folders: `a` names token 1 in its settings.json; the state records token 2 in
+    /// both for JetBrains, token 3 in a folder that is not open, token 4 on another server and
+    /// token 5 for VS Code (read from the files, not the records).
+    #[test]
+    fn the_scan_keeps_tokens_in_use_with_shared_folder_names_and_their_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let [a, b, closed] = ["a", "b", "closed"].map(|n| dir.path().join(n));
+        std::fs::create_dir_all(a.join(".vscode")).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        let settings = format!(
+            "{{\n  // the user's comment\n  \"eliteacode.LLMAuthToken\": \"{}\"\n}}\n",
+            token_with_claim(id(1))
+        );
+        std::fs::write(a.join(".vscode/settings.json"), settings).unwrap();
+        let mut state = StateData {
+            tokens: vec![
+                record(1, SERVER, "one", 10),
+                record(2, SERVER, "two", 20),
+                record(2, SERVER, "two-later-duplicate", 99),
+                record(3, SERVER, "three", 30),
+                record(1, "https://other.example.com", "one-elsewhere", 40),
+            ],
+            workspaces: vec![
+                applied(2, SERVER, &b, Ide::Jetbrains),
+                applied(2, SERVER, &a, Ide::Jetbrains),
+                applied(3, SERVER, &closed, Ide::Jetbrains),
+                applied(4, "https://other.example.com", &a, Ide::Jetbrains),
+                applied(5, SERVER, &b, Ide::Vscode),
+            ],
+        };
+        let folders = vec![a.clone(), b.clone()];
+        let scan = scan_in_use(&folders, &state, SERVER);
+
+        let mut uuids: Vec<Uuid> = scan.keys().copied().collect();
+        uuids.sort();
+        assert_eq!(uuids, [id(1), id(2)]);
+        let names = |n: u128| scan[&id(n)].folder_names();
+        assert_eq!(names(1), [a.display().to_string()]);
+        assert_eq!(names(2), [a.display().to_string(), b.display().to_string()]);
+        assert!(
+            Arc::ptr_eq(&scan[&id(1)].folders[0], &scan[&id(2)].folders[0]),
+            "one string per folder"
+        );
+        let created = |n: u128| scan[&id(n)].created.as_ref().map(|c| c.name.to_string());
+        assert_eq!(created(1).as_deref(), Some("one"), "this server's record");
+        assert_eq!(created(2).as_deref(), Some("two"), "the first record wins");
+
+        // A record changing is not a change of folders; a folder closing is.
+        state.tokens[0].expires = None;
+        let rescan = scan_in_use(&folders, &state, SERVER);
+        assert!(same_folders(&scan, &rescan));
+        assert_ne!(scan[&id(1)].created, rescan[&id(1)].created);
+        let closed_b = scan_in_use(&folders[..1], &state, SERVER);
+        assert!(!same_folders(&scan, &closed_b));
+        assert!(same_folders(&ByUuid::default(), &ByUuid::default()));
+    }
+}
