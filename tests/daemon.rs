@@ -371,22 +371,36 @@ async fn the_protocol_document_names_every_method() {
     }
 }
 
+/// A daemon serving a workspace whose settings hold a token 20 days from expiry (nothing due),
+/// with its session open and its files watched once `elitea/status` has answered.
+async fn watching_a_workspace(
+    home: &Path,
+    server: &str,
+    notifications: Value,
+) -> (TestClient, std::path::PathBuf, uuid::Uuid) {
+    let day = chrono::Duration::days(1);
+    let (workspace, uuid) = watched_workspace(home, server, day * 20, day * 30);
+    let mut client = start(defaults(server, "x", home));
+    client
+        .initialize(&[&workspace], json!({"notifications": notifications}))
+        .await;
+    let status = client.request("elitea/status", json!({})).await;
+    assert!(status.get("result").is_some(), "{status}");
+    (client, workspace, uuid)
+}
+
 #[tokio::test]
 async fn a_hand_edit_of_settings_is_noticed_and_the_reminders_follow_it() {
     let home = tempfile::tempdir().unwrap();
     let server = common::closed_port_url();
     let day = chrono::Duration::days(1);
     // The workspace starts with a token 20 days from expiry: nothing is due.
-    let (workspace, first) = watched_workspace(home.path(), &server, day * 20, day * 30);
-    let mut client = start(defaults(&server, "x", home.path()));
-    client
-        .initialize(
-            &[&workspace],
-            json!({"notifications": ["elitea/tokenExpiring", "elitea/tokensChanged"]}),
-        )
-        .await;
-    let status = client.request("elitea/status", json!({})).await;
-    assert!(status.get("result").is_some(), "{status}");
+    let (mut client, workspace, first) = watching_a_workspace(
+        home.path(),
+        &server,
+        json!(["elitea/tokenExpiring", "elitea/tokensChanged"]),
+    )
+    .await;
     assert!(
         client
             .wait_for(Duration::from_millis(500), |m| method_of(m)
@@ -432,13 +446,8 @@ async fn a_state_change_elsewhere_is_told_and_a_snooze_elsewhere_is_not() {
     let home = tempfile::tempdir().unwrap();
     let server = common::closed_port_url();
     let day = chrono::Duration::days(1);
-    let (workspace, uuid) = watched_workspace(home.path(), &server, day * 20, day * 30);
-    let mut client = start(defaults(&server, "x", home.path()));
-    client
-        .initialize(&[&workspace], json!({"notifications": ["elitea/tokensChanged"]}))
-        .await;
-    let status = client.request("elitea/status", json!({})).await;
-    assert!(status.get("result").is_some(), "{status}");
+    let (mut client, _, uuid) =
+        watching_a_workspace(home.path(), &server, json!(["elitea/tokensChanged"])).await;
     let changed = |m: &Value| method_of(m) == "elitea/tokensChanged";
     let state_dir = Paths::under(home.path().to_path_buf()).state_dir;
 
