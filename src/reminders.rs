@@ -23,6 +23,7 @@ use crate::state::StateData;
 use chrono::{DateTime, Utc};
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -237,49 +238,170 @@ pub fn created_records(state: &StateData, server: &str, wanted: impl Fn(Uuid) ->
     records
 }
 
+/// Values keyed by token uuid, kept in uuid order: found by binary search, and joined with a
+/// list in the same order in one sequential pass. The reminder join at 100,000 tokens was
+/// bound by memory latency when every listed token jumped to a random slot of a hash table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortedByUuid<V>(Box<[(Uuid, V)]>);
+
+impl<V> SortedByUuid<V> {
+    pub fn get(&self, uuid: &Uuid) -> Option<&V> {
+        let at = self.0.binary_search_by_key(uuid, |(key, _)| *key).ok()?;
+        Some(&self.0[at].1)
+    }
+
+    pub fn contains_key(&self, uuid: &Uuid) -> bool {
+        self.get(uuid).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// In uuid order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Uuid, &V)> {
+        self.0.iter().map(|(uuid, value)| (uuid, value))
+    }
+}
+
+impl<V> Default for SortedByUuid<V> {
+    fn default() -> Self {
+        SortedByUuid(Box::default())
+    }
+}
+
+/// Sorts; of entries with the same uuid, the first is kept.
+impl<V> FromIterator<(Uuid, V)> for SortedByUuid<V> {
+    fn from_iter<I: IntoIterator<Item = (Uuid, V)>>(entries: I) -> Self {
+        let mut entries: Vec<(Uuid, V)> = entries.into_iter().collect();
+        entries.sort_by_key(|(uuid, _)| *uuid);
+        entries.dedup_by_key(|(uuid, _)| *uuid);
+        SortedByUuid(entries.into_boxed_slice())
+    }
+}
+
+/// Puts a server's list in the order [`watched_tokens`] joins in: the daemon keeps its list
+/// so, sorted once when it arrives rather than at every plan.
+pub fn in_uuid_order(tokens: &mut [Token]) {
+    tokens.sort_unstable_by_key(|token| token.uuid);
+}
+
 /// The tokens to remind about: those in use whose expiry is known, from the server's list
 /// (`listed`, whose uuids are distinct) or, for a token the list lacks (the server cannot be
 /// reached, or the token is gone), from the tool's record of it (`record_of` a value of
-/// `in_use`). No particular order.
-pub fn watched_tokens<V, S: std::hash::BuildHasher>(
-    in_use: &HashMap<Uuid, V, S>,
-    record_of: impl Fn(&V) -> Option<&Created>,
-    listed: Option<&[Token]>,
-) -> Vec<Watched> {
+/// `in_use`). In uuid order, produced as they are consumed: planning streams through both
+/// sides once, with nothing built in between. A list in uuid order ([`in_uuid_order`]) is
+/// merged as it is; any other is sorted first.
+pub fn watched_tokens<'a, V, F>(
+    in_use: &'a SortedByUuid<V>,
+    record_of: F,
+    listed: Option<&'a [Token]>,
+) -> WatchedTokens<'a, V, F>
+where
+    F: Fn(&V) -> Option<&Created>,
+{
     let listed = listed.unwrap_or_default();
-    let mut watched = Vec::with_capacity(in_use.len());
-    // The list is scanned in order with one lookup per token, rather than indexed: with
-    // 100,000 tokens the index and the jumps into the list it makes outgrow the CPU's caches.
-    let mut found = 0;
-    for token in listed {
-        let Some(used) = in_use.get(&token.uuid) else {
-            continue;
-        };
-        found += 1;
-        if let Some(expires) = token.expires {
-            watched.push(Watched {
-                uuid: token.uuid,
-                name: token.name.clone(),
-                expires,
-                lifetime: record_of(used).map(|r| expires - r.created_at),
-            });
-        }
+    let listed = if listed.is_sorted_by_key(|token| token.uuid) {
+        Cow::Borrowed(listed)
+    } else {
+        let mut sorted = listed.to_vec();
+        in_uuid_order(&mut sorted);
+        Cow::Owned(sorted)
+    };
+    WatchedTokens {
+        in_use: &in_use.0,
+        listed,
+        listed_at: 0,
+        record_of,
     }
-    if found < in_use.len() {
-        let listed: HashSet<Uuid> = listed.iter().map(|t| t.uuid).collect();
-        for (uuid, used) in in_use.iter().filter(|(uuid, _)| !listed.contains(uuid)) {
-            let Some(record) = record_of(used) else {
-                continue;
-            };
-            if let Some(expires) = record.expires {
-                watched.push(Watched {
-                    uuid: *uuid,
-                    name: record.name.clone(),
-                    expires,
-                    lifetime: Some(expires - record.created_at),
-                });
+}
+
+/// The merge of [`watched_tokens`]: two sequences in uuid order, walked once.
+pub struct WatchedTokens<'a, V, F> {
+    /// The tokens in use not reached yet.
+    in_use: &'a [(Uuid, V)],
+    /// The listed tokens, and how many are behind.
+    listed: Cow<'a, [Token]>,
+    listed_at: usize,
+    record_of: F,
+}
+
+impl<V, F> Iterator for WatchedTokens<'_, V, F>
+where
+    F: Fn(&V) -> Option<&Created>,
+{
+    type Item = Watched;
+
+    fn next(&mut self) -> Option<Watched> {
+        // Ends with the tokens in use; the rest of the list is not read.
+        while let Some(((uuid, value), rest)) = self.in_use.split_first() {
+            let uuid = *uuid;
+            match self.listed.get(self.listed_at) {
+                // Listed, not in use.
+                Some(token) if token.uuid < uuid => self.listed_at += 1,
+                // In use and listed: the server's name and expiry, the record's creation.
+                Some(token) if token.uuid == uuid => {
+                    self.listed_at += 1;
+                    self.in_use = rest;
+                    if let Some(expires) = token.expires {
+                        return Some(Watched {
+                            uuid,
+                            name: token.name.clone(),
+                            expires,
+                            lifetime: (self.record_of)(value).map(|r| expires - r.created_at),
+                        });
+                    }
+                }
+                // In use, not listed: as the tool recorded it, if it did.
+                _ => {
+                    self.in_use = rest;
+                    if let Some(record) = (self.record_of)(value)
+                        && let Some(expires) = record.expires
+                    {
+                        return Some(Watched {
+                            uuid,
+                            name: record.name.clone(),
+                            expires,
+                            lifetime: Some(expires - record.created_at),
+                        });
+                    }
+                }
             }
         }
+        None
     }
-    watched
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SortedByUuid;
+    use uuid::Uuid;
+
+    #[test]
+    fn sorted_by_uuid_finds_each_key_and_keeps_the_first_of_a_repeat() {
+        let id = Uuid::from_u128;
+        let table: SortedByUuid<&str> = [(id(30), "c"), (id(10), "a"), (id(20), "b"), (id(10), "a-again")]
+            .into_iter()
+            .collect();
+        assert_eq!(table.len(), 3);
+        let keys: Vec<u128> = table.iter().map(|(uuid, _)| uuid.as_u128()).collect();
+        assert_eq!(keys, [10, 20, 30]);
+        let cases = [
+            (10, Some("a")),
+            (20, Some("b")),
+            (30, Some("c")),
+            (0, None),
+            (15, None),
+            (40, None),
+        ];
+        for (n, expected) in cases {
+            assert_eq!(table.get(&id(n)).copied(), expected, "uuid {n}");
+            assert_eq!(table.contains_key(&id(n)), expected.is_some(), "uuid {n}");
+        }
+        assert!(SortedByUuid::<()>::default().is_empty());
+    }
 }

@@ -373,9 +373,8 @@ fn catching_up_sends_only_the_most_urgent() {
 #[test]
 fn watched_tokens_join_the_list_and_the_state() {
     use elitea_tokens::domain::{Token, Watched};
-    use elitea_tokens::reminders::{Created, created_records, watched_tokens};
+    use elitea_tokens::reminders::{Created, SortedByUuid, created_records, watched_tokens};
     use elitea_tokens::state::{StateData, TokenRecord};
-    use std::collections::HashMap;
     let server = "https://elitea.example.com";
     let id = |n: u128| Uuid::from_u128(n);
     let at = |days: i64| t0() + Duration::days(days);
@@ -414,14 +413,13 @@ fn watched_tokens_join_the_list_and_the_state() {
         2,
         "other servers' records and unwanted uuids are left out"
     );
-    let in_use: HashMap<Uuid, Option<&Created>> =
-        (1..=6).map(id).map(|uuid| (uuid, records.get(&uuid))).collect();
-    // In no particular order: sorted by uuid to compare.
-    let watched = |listed: Option<&[Token]>| {
-        let mut watched = watched_tokens(&in_use, |record| *record, listed);
-        watched.sort_by_key(|w| w.uuid);
-        watched
-    };
+    let in_use: SortedByUuid<Option<&Created>> = (1..=6)
+        .rev()
+        .map(id)
+        .map(|uuid| (uuid, records.get(&uuid)))
+        .collect();
+    let watched =
+        |listed: Option<&[Token]>| watched_tokens(&in_use, |record| *record, listed).collect::<Vec<_>>();
     let expected_online = vec![
         Watched {
             uuid: id(1),
@@ -442,7 +440,22 @@ fn watched_tokens_join_the_list_and_the_state() {
             lifetime: Some(Duration::days(37)),
         },
     ];
-    assert_eq!(watched(Some(&list)), expected_online);
+    // The daemon keeps its list in uuid order; any other order (the server's) comes out the
+    // same, and so does a list with tokens no workspace uses.
+    let mut reversed = list.clone();
+    reversed.reverse();
+    let mut with_unused = vec![
+        listed(7, "unused", Some(at(2))),
+        listed(0, "unused-too", Some(at(3))),
+    ];
+    with_unused.extend(list.iter().cloned());
+    for (order, list) in [
+        ("uuid", &list),
+        ("reversed", &reversed),
+        ("with unused", &with_unused),
+    ] {
+        assert_eq!(watched(Some(list)), expected_online, "list in {order} order");
+    }
     // Offline: only what the state recorded for this server.
     let expected_offline = vec![
         Watched {

@@ -7,7 +7,7 @@ use super::ext::{self, *};
 use super::scheduler::InUse;
 use crate::domain::{Expiration, PageSize, Query, Secret, Token};
 use crate::error::{Error, ErrorKind};
-use crate::reminders::ByUuid;
+use crate::reminders::{SortedByUuid, in_uuid_order};
 use crate::service::{ApplyRequest, PreviewRequest, RotateOptions, RotationStep, Selector};
 use crate::session::{Connection, CredentialSource, Session};
 use crate::state::Ide;
@@ -44,7 +44,8 @@ fn invalid(message: impl Into<String>) -> jsonrpc::Error {
 /// What the daemon knows, shared by the handlers and its background tasks.
 #[derive(Default)]
 pub struct Memory {
-    /// The last token list from the server, and when it came; shared, so a read costs no copy.
+    /// The last token list from the server, in uuid order (the order reminders join in), and
+    /// when it came; shared, so a read costs no copy.
     pub tokens: Option<(Arc<[Token]>, DateTime<Utc>)>,
     /// The list is known to be out of date (a mutation): ask the server next time, but keep
     /// it to answer from while the server cannot be reached.
@@ -58,7 +59,7 @@ pub struct Memory {
     /// is not kept (it can hold thousands of records), only what the daemon needs of it, below.
     pub state_fingerprint: Option<u64>,
     /// Tokens the open workspaces use: which folders use each, and the tool's record of it.
-    pub in_use: ByUuid<InUse>,
+    pub in_use: SortedByUuid<InUse>,
 }
 
 /// What a reload of the state and the workspaces' settings changed.
@@ -194,7 +195,8 @@ impl Shared {
         }
         let (now, generation) = (session.service.now(), self.memory().generation);
         match session.service.client().list_tokens().await {
-            Ok(tokens) => {
+            Ok(mut tokens) => {
+                in_uuid_order(&mut tokens);
                 let tokens: Arc<[Token]> = tokens.into();
                 let mut memory = self.memory_mut();
                 memory.tokens = Some((Arc::clone(&tokens), now));

@@ -3,10 +3,10 @@
 
 use super::backend::{Shared, run_rotation};
 use super::ext::{self, TOKEN_EXPIRING, TokenExpiringParams};
-use crate::domain::{Reminder, ReminderKind, Secret, Watched, expiry_label, plan};
+use crate::domain::{Reminder, ReminderKind, Secret, expiry_label, plan};
 use crate::error::Result;
 use crate::ide::{files::VSCODE_TOKEN_KEYS, vscode};
-use crate::reminders::{ByUuid, Created, ReminderLog, created_records, watched_tokens};
+use crate::reminders::{ByUuid, Created, ReminderLog, SortedByUuid, created_records, watched_tokens};
 use crate::service::{RotateOptions, Selector};
 use crate::session::Session;
 use crate::state::{Ide, StateData};
@@ -40,16 +40,17 @@ impl InUse {
 }
 
 /// Whether two scans found the same tokens in the same folders (the records aside).
-pub fn same_folders(a: &ByUuid<InUse>, b: &ByUuid<InUse>) -> bool {
+pub fn same_folders(a: &SortedByUuid<InUse>, b: &SortedByUuid<InUse>) -> bool {
     a.len() == b.len()
         && a.iter()
-            .all(|(uuid, used)| b.get(uuid).is_some_and(|other| other.folders == used.folders))
+            .zip(b.iter())
+            .all(|((a_uuid, a_used), (b_uuid, b_used))| a_uuid == b_uuid && a_used.folders == b_used.folders)
 }
 
 /// Which tokens the open workspaces use: the token in each `.vscode/settings.json` (known by
 /// its uuid claim, so a hand edit counts), and the JetBrains workspaces recorded in the state;
 /// with the state's record of each, so the daemon keeps what reminders need and not the state.
-pub fn scan_in_use(folders: &[PathBuf], state: &StateData, server: &str) -> ByUuid<InUse> {
+pub fn scan_in_use(folders: &[PathBuf], state: &StateData, server: &str) -> SortedByUuid<InUse> {
     let names: Vec<Arc<str>> = folders
         .iter()
         .map(|f| Arc::from(f.display().to_string()))
@@ -96,13 +97,6 @@ pub fn scan_in_use(folders: &[PathBuf], state: &StateData, server: &str) -> ByUu
         .collect()
 }
 
-/// The tokens to watch: those in use whose expiry is known.
-fn watched(shared: &Shared) -> Vec<Watched> {
-    let memory = shared.memory.read().unwrap_or_else(|e| e.into_inner());
-    let listed = memory.tokens.as_ref().map(|(tokens, _)| &tokens[..]);
-    watched_tokens(&memory.in_use, |used| used.created.as_ref(), listed)
-}
-
 pub fn snooze(session: &Session, uuid: Uuid, until: DateTime<Utc>) -> Result<()> {
     ReminderLog::new(session.service.state().dir()).snooze(uuid, until)
 }
@@ -145,7 +139,6 @@ async fn tick(shared: &Arc<Shared>) -> Option<DateTime<Utc>> {
     if let Err(e) = shared.tokens(&session, false).await {
         tracing::debug!("token list unavailable, planning from local state: {}", e.message);
     }
-    let tokens = watched(shared);
     let log = ReminderLog::new(session.service.state().dir());
     let data = match log.load() {
         Ok(data) => data,
@@ -155,12 +148,17 @@ async fn tick(shared: &Arc<Shared>) -> Option<DateTime<Utc>> {
         }
     };
     let now = session.service.now();
-    let planned = plan(
-        &tokens,
-        now,
-        |key| data.is_shown(key),
-        |uuid| data.snoozed_until(uuid),
-    );
+    // The tokens to watch (those in use whose expiry is known) stream from memory into the plan.
+    let planned = {
+        let memory = shared.memory.read().unwrap_or_else(|e| e.into_inner());
+        let listed = memory.tokens.as_ref().map(|(tokens, _)| &tokens[..]);
+        plan(
+            watched_tokens(&memory.in_use, |used| used.created.as_ref(), listed),
+            now,
+            |key| data.is_shown(key),
+            |uuid| data.snoozed_until(uuid),
+        )
+    };
     let claimed = match log.claim(&planned.keys_to_claim()) {
         Ok(claimed) => claimed,
         Err(e) => {
@@ -350,17 +348,17 @@ mod tests {
         let folders = vec![a.clone(), b.clone()];
         let scan = scan_in_use(&folders, &state, SERVER);
 
-        let mut uuids: Vec<Uuid> = scan.keys().copied().collect();
-        uuids.sort();
+        let uuids: Vec<Uuid> = scan.iter().map(|(uuid, _)| *uuid).collect();
         assert_eq!(uuids, [id(1), id(2)]);
-        let names = |n: u128| scan[&id(n)].folder_names();
+        let used = |scan: &SortedByUuid<InUse>, n: u128| scan.get(&id(n)).cloned().expect("in use");
+        let names = |n: u128| used(&scan, n).folder_names();
         assert_eq!(names(1), [a.display().to_string()]);
         assert_eq!(names(2), [a.display().to_string(), b.display().to_string()]);
         assert!(
-            Arc::ptr_eq(&scan[&id(1)].folders[0], &scan[&id(2)].folders[0]),
+            Arc::ptr_eq(&used(&scan, 1).folders[0], &used(&scan, 2).folders[0]),
             "one string per folder"
         );
-        let created = |n: u128| scan[&id(n)].created.as_ref().map(|c| c.name.to_string());
+        let created = |n: u128| used(&scan, n).created.map(|c| c.name.to_string());
         assert_eq!(created(1).as_deref(), Some("one"), "this server's record");
         assert_eq!(created(2).as_deref(), Some("two"), "the first record wins");
 
@@ -368,9 +366,9 @@ mod tests {
         state.tokens[0].expires = None;
         let rescan = scan_in_use(&folders, &state, SERVER);
         assert!(same_folders(&scan, &rescan));
-        assert_ne!(scan[&id(1)].created, rescan[&id(1)].created);
+        assert_ne!(used(&scan, 1).created, used(&rescan, 1).created);
         let closed_b = scan_in_use(&folders[..1], &state, SERVER);
         assert!(!same_folders(&scan, &closed_b));
-        assert!(same_folders(&ByUuid::default(), &ByUuid::default()));
+        assert!(same_folders(&SortedByUuid::default(), &SortedByUuid::default()));
     }
 }

@@ -16,6 +16,7 @@
 use chrono::{DateTime, Duration, Utc};
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 use std::fmt;
 use uuid::Uuid;
 
@@ -243,7 +244,7 @@ impl Plan {
 /// allocation for tokens with nothing due. Tokens should be distinct by uuid; an exact repeat
 /// (the same token listed by two workspaces) is harmless.
 pub fn plan(
-    tokens: &[Watched],
+    tokens: impl IntoIterator<Item = impl Borrow<Watched>>,
     now: DateTime<Utc>,
     shown: impl Fn(&str) -> bool,
     snoozed_until: impl Fn(Uuid) -> Option<DateTime<Utc>>,
@@ -263,6 +264,7 @@ pub fn plan(
     };
 
     for token in tokens {
+        let token = token.borrow();
         let schedule = schedule(token);
         let items = schedule.as_slice();
         let reached = items.partition_point(|&(_, at)| at <= now);
@@ -657,7 +659,10 @@ mod tests {
             "token 1 expires before token 4 reaches 20 %"
         );
         assert_eq!(plan.keys_to_claim().len(), 8);
-        assert_eq!(super::plan(&[], now, |_| false, |_| None), Plan::default());
+        assert_eq!(
+            super::plan(&[] as &[Watched], now, |_| false, |_| None),
+            Plan::default()
+        );
     }
 
     /// 100,000 tokens spread over 60 days either side of `now`, a third with their latest
