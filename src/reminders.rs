@@ -16,7 +16,7 @@
 //! (a newer daemon may write kinds this one does not know). Changes happen under an exclusive
 //! lock on `reminders.lock`; reads need none, since the file is only ever replaced whole.
 
-use crate::domain::{Plan, Reminder, Token, Watched};
+use crate::domain::{Plan, Reminder, ReminderKind, Token, Watched};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fsx::{Access, create_private_dir, write_atomic};
 use crate::state::StateData;
@@ -40,19 +40,67 @@ pub struct ReminderLog {
 
 /// A snapshot of the log, for planning.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
+#[serde(from = "LogFile")]
 pub struct LogData {
-    /// Keys (`<uuid>:<kind>`) of the reminders already shown or superseded; looked up for
-    /// every token at every plan, so with the fast hash.
-    pub shown: HashSet<String, foldhash::fast::RandomState>,
+    /// Keys (`<uuid>:<kind>`) of the reminders already shown or superseded, as in the file;
+    /// kinds this daemon does not know (a newer daemon's) included.
+    shown: HashSet<String, foldhash::fast::RandomState>,
+    /// The same for the kinds this daemon knows, a bit per kind by token: looked up for every
+    /// token at every plan, so without formatting a key (a 17-byte entry, not a string).
+    shown_kinds: ByUuid<u8>,
     /// When each snoozed token may be reminded again.
     pub snoozes: ByUuid<DateTime<Utc>>,
 }
 
+/// The file as read.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LogFile {
+    shown: Vec<String>,
+    snoozes: ByUuid<DateTime<Utc>>,
+}
+
+impl From<LogFile> for LogData {
+    fn from(file: LogFile) -> LogData {
+        let mut data = LogData {
+            snoozes: file.snoozes,
+            ..LogData::default()
+        };
+        for key in file.shown {
+            data.mark_shown(key);
+        }
+        data
+    }
+}
+
+fn kind_bit(kind: ReminderKind) -> u8 {
+    1 << kind as u8
+}
+
 impl LogData {
-    /// The `shown` argument of `domain::plan`: `|k| data.is_shown(k)`.
-    pub fn is_shown(&self, key: &str) -> bool {
+    /// The `shown` argument of `domain::plan`: `|u, k| data.is_shown(u, k)`.
+    pub fn is_shown(&self, uuid: Uuid, kind: ReminderKind) -> bool {
+        self.shown_kinds
+            .get(&uuid)
+            .is_some_and(|kinds| kinds & kind_bit(kind) != 0)
+    }
+
+    /// Whether the key is in the log, whatever its kind.
+    pub fn is_key_shown(&self, key: &str) -> bool {
         self.shown.contains(key)
+    }
+
+    /// Adds a key; `false` when it was there already.
+    pub fn mark_shown(&mut self, key: String) -> bool {
+        if let Some((uuid, kind)) = parse_key(&key) {
+            *self.shown_kinds.entry(uuid).or_default() |= kind_bit(kind);
+        }
+        self.shown.insert(key)
+    }
+
+    /// Every key in the log, in no particular order.
+    pub fn shown_keys(&self) -> impl Iterator<Item = &str> {
+        self.shown.iter().map(String::as_str)
     }
 
     /// The `snoozed_until` argument of `domain::plan`: `|u| data.snoozed_until(u)`.
@@ -99,7 +147,7 @@ impl ReminderLog {
         self.update(|data| {
             let won: Vec<String> = keys
                 .iter()
-                .filter(|k| data.shown.insert((*k).clone()))
+                .filter(|k| data.mark_shown((*k).clone()))
                 .cloned()
                 .collect();
             let changed = !won.is_empty();
@@ -136,6 +184,7 @@ impl ReminderLog {
             let before = (data.shown.len(), data.snoozes.len());
             data.shown
                 .retain(|key| key_uuid(key).is_some_and(|u| live.contains(&u)));
+            data.shown_kinds.retain(|uuid, _| live.contains(uuid));
             data.snoozes.retain(|uuid, _| live.contains(uuid));
             ((), before != (data.shown.len(), data.snoozes.len()))
         })
@@ -205,6 +254,13 @@ impl ReminderLog {
 fn key_uuid(key: &str) -> Option<Uuid> {
     key.split_once(':')
         .and_then(|(uuid, _)| Uuid::parse_str(uuid).ok())
+}
+
+/// The token and the kind of a key this daemon can read (`domain::reminder_key`'s form).
+fn parse_key(key: &str) -> Option<(Uuid, ReminderKind)> {
+    let (uuid, kind) = key.split_once(':')?;
+    let kind = ReminderKind::ALL.into_iter().find(|k| k.as_str() == kind)?;
+    Some((Uuid::parse_str(uuid).ok()?, kind))
 }
 
 /// A map keyed by token uuid. The uuids are random already, so a fast hash (foldhash, seeded per
@@ -378,8 +434,43 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::SortedByUuid;
+    use super::{LogData, SortedByUuid};
+    use crate::domain::{ReminderKind, reminder_key};
     use uuid::Uuid;
+
+    /// Keys as the file holds them: the kinds this daemon knows are looked up by token and
+    /// kind; every key, known or not, stays in the log as it was.
+    #[test]
+    fn the_log_answers_by_token_and_kind_and_keeps_every_key() {
+        let (a, b) = (Uuid::from_u128(0xa), Uuid::from_u128(0xb));
+        let keys = [
+            reminder_key(a, ReminderKind::SevenDays),
+            reminder_key(a, ReminderKind::Expired),
+            format!("{b}:a_kind_from_a_newer_daemon"),
+            "not-a-uuid:one_day".to_string(),
+        ];
+        let data: LogData =
+            serde_json::from_value(serde_json::json!({"version": 1, "shown": keys})).expect("a log");
+        let cases = [
+            (a, ReminderKind::SevenDays, true),
+            (a, ReminderKind::Expired, true),
+            (a, ReminderKind::OneDay, false),
+            (b, ReminderKind::SevenDays, false),
+        ];
+        for (uuid, kind, shown) in cases {
+            assert_eq!(data.is_shown(uuid, kind), shown, "{uuid} {kind:?}");
+        }
+        let mut kept: Vec<&str> = data.shown_keys().collect();
+        kept.sort_unstable();
+        let mut expected: Vec<&str> = keys.iter().map(String::as_str).collect();
+        expected.sort_unstable();
+        assert_eq!(kept, expected);
+
+        let mut data = data;
+        assert!(!data.mark_shown(keys[0].clone()), "already there");
+        assert!(data.mark_shown(reminder_key(b, ReminderKind::OneHour)));
+        assert!(data.is_shown(b, ReminderKind::OneHour));
+    }
 
     #[test]
     fn sorted_by_uuid_finds_each_key_and_keeps_the_first_of_a_repeat() {

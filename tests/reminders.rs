@@ -59,12 +59,8 @@ fn claims_are_exclusive_across_threads() {
         .collect();
     let won: Vec<String> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
     assert_each_once(&all, won);
-    let shown: HashSet<String> = ReminderLog::new(&state)
-        .load()
-        .unwrap()
-        .shown
-        .into_iter()
-        .collect();
+    let data = ReminderLog::new(&state).load().unwrap();
+    let shown: HashSet<String> = data.shown_keys().map(String::from).collect();
     assert_eq!(shown, all.iter().cloned().collect::<HashSet<_>>());
 }
 
@@ -156,7 +152,11 @@ fn prune_keeps_only_live_tokens() {
     log.prune(&[live]).unwrap();
     let data = log.load().unwrap();
     let expected: HashSet<String> = [reminder_key(live, SevenDays), reminder_key(live, OneDay)].into();
-    assert_eq!(data.shown.iter().cloned().collect::<HashSet<_>>(), expected);
+    assert_eq!(
+        data.shown_keys().map(String::from).collect::<HashSet<_>>(),
+        expected
+    );
+    assert!(data.is_shown(live, OneDay) && !data.is_shown(gone, OneDay));
     assert_eq!(data.snoozes.keys().collect::<Vec<_>>(), [&live]);
 }
 
@@ -196,7 +196,7 @@ fn a_damaged_file_reads_as_empty_and_is_rewritten() {
         assert!(serde_json::from_slice::<serde_json::Value>(&std::fs::read(log.path()).unwrap()).is_ok());
         std::fs::write(log.path(), damage).unwrap();
         assert_eq!(log.claim(&["a:one_day".into()]).unwrap(), ["a:one_day"]);
-        assert!(log.load().unwrap().is_shown("a:one_day"));
+        assert!(log.load().unwrap().is_key_shown("a:one_day"));
     }
 }
 
@@ -216,7 +216,7 @@ impl Daemon {
 
     fn tick(&mut self, tokens: &[Watched], now: DateTime<Utc>) -> Vec<ReminderKind> {
         let data = self.log.load().unwrap();
-        let plan = plan(tokens, now, |k| data.is_shown(k), |u| data.snoozed_until(u));
+        let plan = plan(tokens, now, |u, k| data.is_shown(u, k), |u| data.snoozed_until(u));
         self.next = plan.next;
         self.log
             .claim_plan(&plan)
@@ -253,7 +253,12 @@ fn two_daemons_racing_send_each_notice_once() {
             .iter()
             .map(|log| {
                 let data = log.load().unwrap();
-                plan(&tokens, now, |k| data.is_shown(k), |u| data.snoozed_until(u))
+                plan(
+                    &tokens,
+                    now,
+                    |u, k| data.is_shown(u, k),
+                    |u| data.snoozed_until(u),
+                )
             })
             .collect();
         assert_eq!(plans[0], plans[1]);
@@ -359,7 +364,8 @@ fn catching_up_sends_only_the_most_urgent() {
     let mut daemon = Daemon::new(dir.path());
     assert!(daemon.tick(&tokens, t0() + Duration::days(20)).is_empty());
     assert_eq!(daemon.tick(&tokens, expires - Duration::hours(2)), [OneDay]);
-    let shown: HashSet<String> = daemon.log.load().unwrap().shown.into_iter().collect();
+    let data = daemon.log.load().unwrap();
+    let shown: HashSet<String> = data.shown_keys().map(String::from).collect();
     let expected: HashSet<String> = [SevenDays, OneDay]
         .map(|k| reminder_key(tokens[0].uuid, k))
         .into();

@@ -60,7 +60,7 @@ pub fn world(n: usize) -> World {
             expires,
         });
         if i % 10 == 0 {
-            log.shown.insert(reminder_key(uuid, ReminderKind::SevenDays));
+            log.mark_shown(reminder_key(uuid, ReminderKind::SevenDays));
         }
         if i % 100 == 0 {
             log.snoozes.insert(uuid, now + Duration::hours(5));
@@ -82,7 +82,7 @@ fn schedule(world: &World, watched: impl IntoIterator<Item = impl Borrow<Watched
     plan(
         watched,
         now(),
-        |k| world.log.is_shown(k),
+        |u, k| world.log.is_shown(u, k),
         |u| world.log.snoozed_until(u),
     )
     .next

@@ -155,7 +155,7 @@ async fn tick(shared: &Arc<Shared>) -> Option<DateTime<Utc>> {
         plan(
             watched_tokens(&memory.in_use, |used| used.created.as_ref(), listed),
             now,
-            |key| data.is_shown(key),
+            |uuid, kind| data.is_shown(uuid, kind),
             |uuid| data.snoozed_until(uuid),
         )
     };

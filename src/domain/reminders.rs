@@ -124,19 +124,7 @@ impl Reminder {
 
 /// `<uuid>:<kind>` (hyphenated lowercase uuid, snake_case kind).
 pub fn reminder_key(uuid: Uuid, kind: ReminderKind) -> String {
-    let mut key = String::with_capacity(KEY_CAPACITY);
-    fill_key(&mut key, uuid, kind);
-    key
-}
-
-const KEY_CAPACITY: usize = 36 + 1 + 14;
-
-/// Writes the key into a reused buffer, so planning does not allocate per lookup.
-fn fill_key(buf: &mut String, uuid: Uuid, kind: ReminderKind) {
-    buf.clear();
-    buf.push_str(uuid.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
-    buf.push(':');
-    buf.push_str(kind.as_str());
+    format!("{}:{}", uuid.hyphenated(), kind.as_str())
 }
 
 /// A token's reminders as (kind, instant), in time order, without allocating.
@@ -238,7 +226,7 @@ impl Plan {
 
 /// What is due at `now` and when to look again.
 ///
-/// `shown(key)` tells whether a reminder was already shown (by any daemon), `snoozed_until(uuid)`
+/// `shown(uuid, kind)` tells whether a reminder was already shown (by any daemon), `snoozed_until(uuid)`
 /// gives a token's snooze; a snooze that has ended defers nothing. Linear in the number of
 /// tokens (plus sorting what is due), with at most a few `shown` lookups per token and no
 /// allocation for tokens with nothing due. Tokens should be distinct by uuid; an exact repeat
@@ -246,17 +234,12 @@ impl Plan {
 pub fn plan(
     tokens: impl IntoIterator<Item = impl Borrow<Watched>>,
     now: DateTime<Utc>,
-    shown: impl Fn(&str) -> bool,
+    shown: impl Fn(Uuid, ReminderKind) -> bool,
     snoozed_until: impl Fn(Uuid) -> Option<DateTime<Utc>>,
 ) -> Plan {
     let mut due = Vec::new();
     let mut superseded = Vec::new();
     let mut next: Option<DateTime<Utc>> = None;
-    let mut key = String::with_capacity(KEY_CAPACITY);
-    let is_shown = |uuid: Uuid, kind: ReminderKind, key: &mut String| {
-        fill_key(key, uuid, kind);
-        shown(key)
-    };
     let mut sooner = |at: DateTime<Utc>| {
         if next.is_none_or(|n| at < n) {
             next = Some(at);
@@ -275,14 +258,14 @@ pub fn plan(
         // The past: only the latest reminder reached can be due; if it was shown, everything
         // before it was settled when it was.
         if let Some((older, &[(kind, at)])) = items[..reached].split_last_chunk::<1>()
-            && !is_shown(token.uuid, kind, &mut key)
+            && !shown(token.uuid, kind)
         {
             match snooze().filter(|_| kind != ReminderKind::Expired) {
                 Some(until) => sooner(until),
                 None => due.push(reminder(token, kind, at)),
             }
             for &(older_kind, _) in older {
-                if !is_shown(token.uuid, older_kind, &mut key) {
+                if !shown(token.uuid, older_kind) {
                     superseded.push((token.uuid, older_kind));
                 }
             }
@@ -296,7 +279,7 @@ pub fn plan(
                 ReminderKind::Expired => at,
                 _ => snooze().map_or(at, |until| until.max(at)),
             };
-            if first.is_none_or(|f| effective < f) && !is_shown(token.uuid, kind, &mut key) {
+            if first.is_none_or(|f| effective < f) && !shown(token.uuid, kind) {
                 first = Some(effective);
             }
         }
@@ -602,13 +585,13 @@ mod tests {
             },
         ];
         for case in cases {
-            let shown: HashSet<String> = case.shown.iter().map(|&k| key(1, k)).collect();
+            let shown: HashSet<ReminderKind> = case.shown.iter().copied().collect();
             let snooze = case.snooze.map(|s| exp + s);
             let t = token(1, exp, case.lifetime);
             let plan = plan(
                 std::slice::from_ref(&t),
                 exp + case.now,
-                |k| shown.contains(k),
+                |u, k| u == t.uuid && shown.contains(&k),
                 |_| snooze,
             );
             let due: Vec<_> = plan.due.iter().map(|r| r.kind).collect();
@@ -641,7 +624,7 @@ mod tests {
             token(2, now + d(3), None),                 // a repeat is harmless
             token(5, now - Duration::seconds(1), None), // expired a second ago
         ];
-        let plan = plan(&tokens, now, |_| false, |_| None);
+        let plan = plan(&tokens, now, |_, _| false, |_| None);
         let due: Vec<_> = plan.due.iter().map(|r| (r.uuid.as_u128(), r.kind)).collect();
         assert_eq!(due, [(2, SevenDays), (5, Expired), (1, OneHour)]);
         let superseded = [
@@ -660,7 +643,7 @@ mod tests {
         );
         assert_eq!(plan.keys_to_claim().len(), 8);
         assert_eq!(
-            super::plan(&[] as &[Watched], now, |_| false, |_| None),
+            super::plan(&[] as &[Watched], now, |_, _| false, |_| None),
             Plan::default()
         );
     }
@@ -699,7 +682,12 @@ mod tests {
             .filter(|t| t.uuid.as_u128() % 5 == 1)
             .map(|t| (t.uuid, now + d(1)))
             .collect();
-        let plan = plan(&tokens, now, |k| shown.contains(k), |u| snoozes.get(&u).copied());
+        let plan = plan(
+            &tokens,
+            now,
+            |u, k| shown.contains(&key(u.as_u128(), k)),
+            |u| snoozes.get(&u).copied(),
+        );
 
         let due: HashMap<Uuid, ReminderKind> = plan.due.iter().map(|r| (r.uuid, r.kind)).collect();
         assert_eq!(due.len(), plan.due.len());
