@@ -7,7 +7,41 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_elitea-tokens");
+/// `elitea-tokens` as users get it (`cargo build --release`), built once per run. Not cargo's
+/// `CARGO_BIN_EXE_elitea-tokens`: a bench target builds the binary with the dev-dependencies'
+/// features (tokio's test-util, regex with its Unicode tables: 40 % more relocations at start).
+pub fn bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        cargo_build(&["--release", "--bin", "elitea-tokens"])
+            .into_iter()
+            .next()
+            .expect("cargo names the built binary")
+    })
+}
+
+/// The start-up references of `benches/reference` (see its `Cargo.toml`): the do-nothing
+/// server, and the same with elitea-tokens linked in.
+pub fn reference_servers() -> (PathBuf, PathBuf) {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/reference/Cargo.toml");
+    let target = target_dir();
+    let built = cargo_build(&[
+        "--release".as_ref(),
+        "--bins".as_ref(),
+        "--manifest-path".as_ref(),
+        manifest.as_os_str(),
+        "--target-dir".as_ref(),
+        target.as_os_str(),
+    ]);
+    let find = |name: &str| {
+        built
+            .iter()
+            .find(|path| path.file_name().is_some_and(|f| f == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("cargo names the built {name}"))
+    };
+    (find("nothing-lsp"), find("nothing-lsp-linked"))
+}
 
 /// The version of `typos-lsp` the suite installs when none is on the machine.
 const TYPOS_LSP: &str = "0.1.57";
@@ -37,29 +71,21 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-/// Builds `examples/nothing_lsp.rs` with the same profile as the suite and returns its path.
-pub fn nothing_lsp() -> PathBuf {
+/// Runs `cargo build --locked` with `args`; returns the executables it names.
+fn cargo_build<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Vec<PathBuf> {
     let output = Command::new(cargo())
-        .args([
-            "build",
-            "--quiet",
-            "--profile",
-            "bench",
-            "--example",
-            "nothing_lsp",
-        ])
-        .args(["--message-format", "json"])
+        .args(["build", "--quiet", "--locked", "--message-format", "json"])
+        .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stderr(Stdio::inherit())
         .output()
-        .expect("cargo builds the do-nothing server");
-    assert!(output.status.success(), "building examples/nothing_lsp.rs failed");
+        .expect("cargo runs");
+    assert!(output.status.success(), "cargo build failed");
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .next_back()
-        .expect("cargo names the built example")
+        .collect()
 }
 
 /// `typos-lsp` from PATH, or installed from crates.io into `target/bench-tools`.
@@ -112,7 +138,7 @@ pub struct SandboxProcess {
 
 impl SandboxProcess {
     pub fn start() -> SandboxProcess {
-        let mut child = Command::new(BIN)
+        let mut child = Command::new(bin())
             .args(["sandbox", "--db", ":memory:", "--addr", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -200,7 +226,7 @@ impl Drop for SandboxProcess {
 /// A command for the binary with `ELITEA_TOKENS_HOME` set and the environment cleared of
 /// anything that would choose another server.
 pub fn command(home: &Path) -> Command {
-    let mut command = Command::new(BIN);
+    let mut command = Command::new(bin());
     command
         .env("ELITEA_TOKENS_HOME", home)
         .env_remove("ELITEA_SERVER")

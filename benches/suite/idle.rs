@@ -147,7 +147,7 @@ pub fn run(settings: &Settings, report: &mut Report) {
         let mut words = wrapper.split_whitespace();
         let program = words.next().expect("a non-empty wrapper");
         let mut wrapped = std::process::Command::new(program);
-        wrapped.args(words).arg(fixture::BIN);
+        wrapped.args(words).arg(fixture::bin());
         for (key, value) in command.get_envs() {
             match value {
                 Some(value) => wrapped.env(key, value),

@@ -195,7 +195,7 @@ fn machine() -> Vec<(String, String)> {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|_| "unknown".into());
-    let binary_size = std::fs::metadata(fixture::BIN).map(|m| m.len()).unwrap_or(0);
+    let binary_size = std::fs::metadata(fixture::bin()).map(|m| m.len()).unwrap_or(0);
     vec![
         ("CPU".into(), field(&cpuinfo, "model name")),
         (

@@ -131,9 +131,12 @@ const HOW: &str = "
   data is under `target/criterion`.
 - The sandbox runs as its own process (`elitea-tokens sandbox`), seeded through its control API
   (`POST /_sandbox/seed`). Every run starts from empty temporary directories.
-- The do-nothing language server is `examples/nothing_lsp.rs` (tower-lsp-server, current-thread
-  tokio, as the daemon). `typos-lsp` is installed from crates.io into `target/bench-tools` by the
-  suite on its first run.
+- The daemon measured is `elitea-tokens` as users get it: the suite builds it with `cargo build
+  --release --locked` (a bench target's own build of the binary carries the dev-dependencies'
+  features). The do-nothing language server and the same server with the whole of
+  elitea-tokens linked in but never run (a process of the daemon's size) are the two binaries
+  of `benches/reference`, built the same way. `typos-lsp` is installed from crates.io into
+  `target/bench-tools` by the suite on its first run.
 - Nothing here is a test: no figure fails a build. A missed goal is marked **no** above and
   explained in its section.
 ";

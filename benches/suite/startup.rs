@@ -11,6 +11,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The do-nothing server with the whole product linked in.
+const LINKED: &str = "do-nothing tower-lsp-server, elitea-tokens linked in";
+
 /// Spawns the server, sends `initialize`, returns the time to its answer, then closes it.
 fn start_once(mut command: Command, workspace: &Path, options: serde_json::Value) -> Duration {
     let started = Instant::now();
@@ -29,7 +32,7 @@ pub fn run(settings: &Settings, report: &mut Report) {
     let home = dir.path().join("home");
     let store = fixture::login(&home, &sandbox);
     let workspace = fixture::workspace(dir.path());
-    let nothing = fixture::nothing_lsp();
+    let (nothing, linked) = fixture::reference_servers();
     let typos = fixture::typos_lsp();
 
     type Subject<'a> = (&'static str, Box<dyn Fn() -> Command + 'a>, serde_json::Value);
@@ -48,6 +51,7 @@ pub fn run(settings: &Settings, report: &mut Report) {
             Box::new(|| Command::new(&nothing)),
             json!(null),
         ),
+        (LINKED, Box::new(|| Command::new(&linked)), json!(null)),
     ];
     if let Some(typos) = &typos {
         subjects.push((
@@ -92,6 +96,25 @@ pub fn run(settings: &Settings, report: &mut Report) {
             ratio(summary.median, baseline),
         ]);
     }
+    // The same daemon against the do-nothing server of its own size: what the daemon does
+    // before it answers, apart from loading its code.
+    section.row(vec![
+        subjects[0].0.to_string(),
+        summaries[0].median_text(),
+        summaries[0].spread_text(),
+        LINKED.into(),
+        ratio(summaries[0].median, summaries[2].median),
+    ]);
+    let size = |path: &Path| std::fs::metadata(path).map_or(0.0, |m| m.len() as f64 / 1e6);
+    section.notes.push(format!(
+        "Binary sizes: `elitea-tokens` {:.1} MB, the do-nothing server {:.1} MB, the do-nothing \
+         server with elitea-tokens linked in {:.1} MB (`benches/reference`: the \
+         product is reachable, so the linker keeps it and the loader relocates it, but never \
+         runs). The last row compares the daemon with that server of its own size.",
+        size(fixture::bin()),
+        size(&nothing),
+        size(&linked),
+    ));
     if typos.is_none() {
         section
             .notes
