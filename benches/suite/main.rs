@@ -214,7 +214,9 @@ fn machine() -> Vec<(String, String)> {
         (
             "build".into(),
             format!(
-                "cargo's `bench` profile (release: fat LTO, 1 codegen unit, stripped); `elitea-tokens` is {:.1} MB",
+                "`cargo build --release` for `elitea-tokens` and the reference servers, cargo's \
+                 `bench` profile for the in-process benchmarks (both fat LTO, 1 codegen unit, \
+                 stripped); `elitea-tokens` is {:.1} MB",
                 binary_size as f64 / 1e6
             ),
         ),
