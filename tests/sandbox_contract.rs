@@ -1,5 +1,7 @@
 //! The sandbox against the ELITEA wire contract (`elitea-api.md`), over real loopback HTTP.
 
+mod common;
+
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -867,32 +869,10 @@ async fn unknown_paths_are_404() {
 }
 
 /// A `tracing` writer that keeps everything in memory.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut out) = self.0.lock() {
-            out.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn requests_are_logged_without_credentials() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    // Thread-local, and the test runtime runs the server on this same thread.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // The test runtime runs the server on this same thread, so its log lines are captured.
+    let capture = common::logs::capture(tracing::Level::TRACE);
 
     let env = start().await;
     let created = env.create(json!({"name": "logged"})).await;
@@ -910,7 +890,7 @@ async fn requests_are_logged_without_credentials() {
     let bootstrap = env.sb.bootstrap_token().to_owned();
     env.sb.shutdown().await;
 
-    let log = String::from_utf8(captured.0.lock().map(|b| b.clone()).unwrap_or_default()).expect("utf8 log");
+    let log = capture.finish();
     assert!(
         log.contains("method=POST path=/api/v2/auth/token/ status=200"),
         "{log}"

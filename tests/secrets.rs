@@ -5,6 +5,8 @@
 //! print `skipped: <reason>` and pass. Set `ELITEA_TEST_REQUIRE_SECRET_SERVICE=1` (CI does) to
 //! make a Secret Service that cannot be started a failure instead.
 
+mod common;
+
 use elitea_tokens::domain::Secret;
 use elitea_tokens::paths::Paths;
 use elitea_tokens::secrets::{
@@ -13,10 +15,8 @@ use elitea_tokens::secrets::{
 };
 use std::ffi::OsStr;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -221,31 +221,7 @@ fn file_store_reports_a_corrupt_file_and_leaves_it_alone() {
 
 /// Runs `f` and returns what it logged at `warn` and above on this thread.
 fn captured_warnings(f: impl FnOnce()) -> String {
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::WARN)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        // Another test thread without a subscriber may have cached "nobody listens" for these
-        // call sites; ask them again now that this thread has one.
-        tracing::callsite::rebuild_interest_cache();
-        f()
-    });
-    String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+    common::logs::captured(tracing::Level::WARN, f)
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests: the sandbox and the CLI as real subprocesses.
 #![allow(dead_code)]
 
+pub mod logs;
 pub mod lsp;
 
 use serde_json::Value;
