@@ -26,6 +26,41 @@ fn start_once(mut command: Command, workspace: &Path, options: serde_json::Value
     elapsed
 }
 
+/// The orders of a Williams design for `n` subjects: each subject runs first equally often and, within
+/// the rounds, runs right after every other subject equally often (once for an even `n`, twice
+/// for an odd `n`, which needs the rounds mirrored too).
+fn balanced_orders(n: usize) -> Vec<Vec<usize>> {
+    // 0, 1, n-1, 2, n-2, ...: the steps between neighbours are all different modulo n.
+    let first: Vec<usize> = (0..n)
+        .map(|j| {
+            if j % 2 == 1 {
+                j.div_ceil(2)
+            } else {
+                (n - j / 2) % n
+            }
+        })
+        .collect();
+    let mut orders: Vec<Vec<usize>> = (0..n)
+        .map(|shift| first.iter().map(|s| (s + shift) % n).collect())
+        .collect();
+    if n % 2 == 1 {
+        let mirrored: Vec<Vec<usize>> = orders.iter().map(|o| o.iter().rev().copied().collect()).collect();
+        orders.extend(mirrored);
+    }
+    let mut follows = vec![vec![0usize; n]; n];
+    for order in &orders {
+        for pair in order.windows(2) {
+            follows[pair[0]][pair[1]] += 1;
+        }
+    }
+    let each = if n % 2 == 1 { 2 } else { 1 };
+    assert!(
+        (0..n).all(|a| (0..n).all(|b| follows[a][b] == if a == b { 0 } else { each })),
+        "unbalanced start-up orders for {n} subjects: {orders:?}"
+    );
+    orders
+}
+
 pub fn run(settings: &Settings, report: &mut Report) {
     let dir = tempfile::tempdir().expect("temp dir");
     let sandbox = SandboxProcess::start();
@@ -64,11 +99,14 @@ pub fn run(settings: &Settings, report: &mut Report) {
     for (_, command, options) in &subjects {
         start_once(command(), &workspace, options.clone());
     }
+    // A start-up is slower right after a heavy one (typos-lsp), so the order of each round
+    // follows a balanced design: over a whole cycle of rounds, every subject runs right after
+    // every other one equally often.
+    let orders = balanced_orders(subjects.len());
+    let rounds = settings.startup_runs.div_ceil(orders.len()) * orders.len();
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); subjects.len()];
-    for round in 0..settings.startup_runs {
-        // Rotate who goes first, so no subject always follows the same neighbour.
-        for k in 0..subjects.len() {
-            let i = (round + k) % subjects.len();
+    for order in orders.iter().cycle().take(rounds) {
+        for &i in order {
             let (_, command, options) = &subjects[i];
             samples[i].push(start_once(command(), &workspace, options.clone()));
         }
@@ -82,8 +120,9 @@ pub fn run(settings: &Settings, report: &mut Report) {
             "Wall time from spawning the process to reading its answer to `initialize` (one workspace \
              folder), over pipes, as an editor starts a server. The daemon is logged in to a sandbox \
              (credential in the `{store}` store) and has a git workspace. Subjects run in turn, \
-             {} rounds after one warm-up round.",
-            settings.startup_runs
+             {rounds} rounds after one warm-up round, in orders of a Williams design: over every \
+             {} rounds, each subject runs right after each other one equally often.",
+            orders.len()
         ),
         &["server", "median", "spread", "reference", "ratio"],
     );
