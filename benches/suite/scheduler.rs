@@ -127,12 +127,15 @@ pub fn run(estimates: &Estimates, report: &mut Report) {
     );
     let n_log_n = |n: usize| n as f64 * (n as f64).log2();
     let base = estimates.get(&format!("scheduler/rebuild/{}", SIZES[0])).median / n_log_n(SIZES[0]);
+    // The largest ratio of the sizes above the reference size (which is 1.0 by definition).
     let mut worst = 0.0_f64;
     for n in SIZES {
         let rebuild = estimates.get(&format!("scheduler/rebuild/{n}"));
         let plan = estimates.get(&format!("scheduler/plan/{n}"));
         let relative = rebuild.median / n_log_n(n) / base;
-        worst = worst.max(relative);
+        if n > SIZES[0] {
+            worst = worst.max(relative);
+        }
         section.row(vec![
             n.to_string(),
             seconds(rebuild.median),
@@ -147,7 +150,10 @@ pub fn run(estimates: &Estimates, report: &mut Report) {
     report.goal(
         "6. Scheduler",
         "no worse than n log n up to 100,000 tokens",
-        format!("{} for 100,000; {worst:.2} of n log n", seconds(at_100k)),
+        format!(
+            "{} for 100,000; at most {worst:.2} of n log n, relative to 1,000",
+            seconds(at_100k)
+        ),
         worst <= 1.0,
     );
     report.sections.push(section);
