@@ -77,6 +77,9 @@ fn kind_bit(kind: ReminderKind) -> u8 {
     1 << kind as u8
 }
 
+// One bit per kind in a `u8`: a ninth kind needs a wider mask.
+const _: () = assert!(ReminderKind::ALL.len() <= u8::BITS as usize);
+
 impl LogData {
     /// The `shown` argument of `domain::plan`: `|u, k| data.is_shown(u, k)`.
     pub fn is_shown(&self, uuid: Uuid, kind: ReminderKind) -> bool {
