@@ -133,7 +133,7 @@ fn serve(args: &args::ServeArgs, verbose: u8) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(crate::daemon::serve(tokio::io::stdin(), tokio::io::stdout()));
+    runtime.block_on(crate::daemon::serve(tokio::io::stdin(), crate::daemon::stdout()));
     // A client may keep stdin open after `exit`; the thread blocked reading it must not hold
     // the process.
     runtime.shutdown_background();
