@@ -120,10 +120,14 @@ impl SecretStore for LazySecrets {
         }
     }
     fn holds_each(&self, keys: &[SecretKey]) -> std::result::Result<Vec<bool>, StoreError> {
-        match self.indexed_each(keys) {
-            Some(said) => Ok(said.iter().map(Option::is_some).collect()),
+        match self.indexed_holds_each(keys) {
+            Some(held) => Ok(held),
             None => self.store()?.holds_each(keys),
         }
+    }
+    fn indexed_holds_each(&self, keys: &[SecretKey]) -> Option<Vec<bool>> {
+        self.indexed_each(keys)
+            .map(|said| said.iter().map(Option::is_some).collect())
     }
     fn set(&self, key: &SecretKey, value: &Secret) -> std::result::Result<(), StoreError> {
         self.store()?.set(key, value)
@@ -365,5 +369,9 @@ mod tests {
             keys.iter().map(|k| writer.holds(k).unwrap()).collect::<Vec<_>>(),
             vec![true, false, true]
         );
+        // The answer without a trip to the blocking pool: from the index while no store is
+        // open, and none once the writer's store is open (the store answers then).
+        assert_eq!(reader.indexed_holds_each(&keys), Some(vec![true, false, true]));
+        assert_eq!(writer.indexed_holds_each(&keys), None);
     }
 }

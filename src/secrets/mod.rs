@@ -355,6 +355,11 @@ pub trait SecretStore: Send + Sync {
     fn holds_each(&self, keys: &[SecretKey]) -> Result<Vec<bool>, StoreError> {
         keys.iter().map(|key| self.holds(key)).collect()
     }
+    /// [`holds_each`](Self::holds_each) from a small local index alone, touching no store (so
+    /// never waiting on a keyring): `None` when there is no index that can answer.
+    fn indexed_holds_each(&self, _keys: &[SecretKey]) -> Option<Vec<bool>> {
+        None
+    }
 }
 
 /// A shared store is a store: lets callers hand an `Arc<Secrets>` (or a test store they keep a
@@ -382,5 +387,9 @@ impl<T: SecretStore + ?Sized> SecretStore for std::sync::Arc<T> {
 
     fn holds_each(&self, keys: &[SecretKey]) -> Result<Vec<bool>, StoreError> {
         (**self).holds_each(keys)
+    }
+
+    fn indexed_holds_each(&self, keys: &[SecretKey]) -> Option<Vec<bool>> {
+        (**self).indexed_holds_each(keys)
     }
 }

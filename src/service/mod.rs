@@ -149,10 +149,15 @@ impl Service {
         self.with_secrets(move |store| store.get(&key)).await
     }
 
-    /// Whether this machine keeps each token's full value, as cheaply as the store can tell
-    /// (the secret index, without reading values), in one trip to the blocking pool.
+    /// Whether this machine keeps each token's full value, as cheaply as the store can tell:
+    /// from the secret index when it can answer, otherwise in one trip to the blocking pool.
     pub async fn are_stored(&self, uuids: &[Uuid]) -> Result<Vec<bool>> {
         let keys: Vec<SecretKey> = uuids.iter().map(|uuid| self.token_key(*uuid)).collect();
+        // The index is a small local file, read in place like the state: the trip to the
+        // blocking pool that a keyring call needs would cost more than the read.
+        if let Some(held) = self.secrets.indexed_holds_each(&keys) {
+            return Ok(held);
+        }
         self.with_secrets(move |store| store.holds_each(&keys)).await
     }
 
