@@ -357,3 +357,38 @@ async fn the_embedded_sandbox_keeps_its_tokens_between_commands() {
     assert!(status.stderr.contains("no server given"), "{status:?}");
     assert!(home.path().join("data").join("sandbox.sqlite3").exists());
 }
+
+#[tokio::test]
+async fn elitea_log_chooses_what_is_logged_and_warns_when_it_cannot_be_read() {
+    let sandbox = SandboxProcess::start().await;
+    // (ELITEA_LOG, a line expected on stderr, a line that must not be there)
+    let cases = [
+        (
+            "elitea_tokens=debug",
+            Some("request"),
+            Some("warning: ignoring ELITEA_LOG"),
+        ),
+        ("elitea_tokens::api=debug", Some("request"), None),
+        ("elitea_tokens::secrets=debug,warn", None, Some("request")),
+        ("warn", None, Some("request")),
+        (
+            "elitea_tokens=loud",
+            Some("warning: ignoring ELITEA_LOG"),
+            Some("request"),
+        ),
+    ];
+    for (directives, expected, absent) in cases {
+        let out = sandbox.run_with(&["list"], &[("ELITEA_LOG", directives)]).await;
+        assert_eq!(out.code, 0, "{directives}: {out:?}");
+        if let Some(expected) = expected {
+            assert!(out.stderr.contains(expected), "{directives}: {}", out.stderr);
+        }
+        if let Some(absent) = absent {
+            assert!(!out.stderr.contains(absent), "{directives}: {}", out.stderr);
+        }
+        assert!(
+            !out.stderr.contains(&sandbox.token),
+            "{directives}: the token reached stderr"
+        );
+    }
+}

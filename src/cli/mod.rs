@@ -65,22 +65,32 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Installs the log subscriber. `ELITEA_LOG` takes tracing's directive syntax; without it the
-/// filter is a plain level, which costs nothing to build (parsing directives compiles regular
-/// expressions, a measurable part of a daemon's start-up).
+/// Installs the log subscriber. `ELITEA_LOG` takes `target=level` directives (tracing's
+/// `Targets` syntax, such as `elitea_tokens=debug,warn`); without it the filter is a plain level.
+/// `Targets` rather than `EnvFilter`: it matches targets by prefix without regular expressions,
+/// so the regex engine is not part of the binary every IDE window loads.
 fn init_logs(verbose: u8, default: tracing::Level, writer: BoxMakeWriter, ansi: bool) {
-    use tracing_subscriber::filter::LevelFilter;
+    use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::{EnvFilter, Layer, Registry};
+    use tracing_subscriber::{Layer, Registry};
     let level = match verbose {
         0 => default,
         1 => tracing::Level::INFO,
         _ => tracing::Level::DEBUG,
     };
-    let filter: Box<dyn Layer<Registry> + Send + Sync> = match std::env::var("ELITEA_LOG") {
-        Ok(directives) if !directives.trim().is_empty() => Box::new(EnvFilter::new(directives)),
-        _ => Box::new(LevelFilter::from_level(level)),
+    let plain = || -> Box<dyn Layer<Registry> + Send + Sync> { Box::new(LevelFilter::from_level(level)) };
+    let filter = match std::env::var("ELITEA_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => match directives.parse::<Targets>() {
+            Ok(targets) => Box::new(targets),
+            Err(e) => {
+                eprintln!(
+                    "warning: ignoring ELITEA_LOG ({e}); it takes directives such as `elitea_tokens=debug,warn`"
+                );
+                plain()
+            }
+        },
+        _ => plain(),
     };
     let _ = tracing_subscriber::registry()
         .with(filter)
