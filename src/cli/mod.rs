@@ -130,7 +130,7 @@ fn serve(args: &args::ServeArgs, verbose: u8) -> ExitCode {
     };
     init_logs(verbose, tracing::Level::INFO, writer, false);
     crate::memory::keep_large_buffers_apart();
-    // Blocking-pool threads (stdin, stdout, the secret store) stay parked rather than exit after
+    // Blocking-pool threads (the secret store; stdin and stdout when not pipes) stay parked rather than exit after
     // tokio's default 10 s: an idle daemon wakes only for its deadlines.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -143,9 +143,9 @@ fn serve(args: &args::ServeArgs, verbose: u8) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(crate::daemon::serve(tokio::io::stdin(), crate::daemon::stdout()));
-    // A client may keep stdin open after `exit`; the thread blocked reading it must not hold
-    // the process.
+    runtime.block_on(crate::daemon::serve_stdio());
+    // A client may keep stdin open after `exit`; a thread blocked reading it (a terminal's)
+    // must not hold the process.
     runtime.shutdown_background();
     ExitCode::SUCCESS
 }

@@ -6,6 +6,7 @@ mod actor;
 mod backend;
 pub mod ext;
 mod scheduler;
+mod stdio;
 mod transport;
 mod watch;
 
@@ -46,24 +47,11 @@ pub fn service(defaults: Connection) -> (LspService<Backend>, ClientSocket) {
         .finish()
 }
 
-/// The daemon's standard output, written one frame per `write`. `tokio::io::stdout` goes
-/// through std's line-buffered `Stdout`, which sends a frame's header at its last newline and
-/// its body only on the flush: two writes from two trips to the blocking pool, and a client
-/// that waits between them. A duplicate of descriptor 1 as a `tokio::fs::File` writes each
-/// frame whole, and its flush waits for that write without another trip.
-#[cfg(unix)]
-pub fn stdout() -> std::pin::Pin<Box<dyn AsyncWrite + Send>> {
-    use std::os::fd::AsFd;
-    match std::io::stdout().as_fd().try_clone_to_owned() {
-        Ok(fd) => Box::pin(tokio::fs::File::from_std(std::fs::File::from(fd))),
-        Err(_) => Box::pin(tokio::io::stdout()),
-    }
-}
-
-/// The daemon's standard output.
-#[cfg(not(unix))]
-pub fn stdout() -> std::pin::Pin<Box<dyn AsyncWrite + Send>> {
-    Box::pin(tokio::io::stdout())
+/// Serves the editor on standard input and output until it exits or closes its input.
+pub async fn serve_stdio() {
+    let (input, output, restore) = stdio::open();
+    serve(input, output).await;
+    restore.apply();
 }
 
 /// Serves one client over a byte stream pair until it exits or closes its input.
