@@ -77,6 +77,16 @@ impl LazySecrets {
             .collect()
     }
 
+    /// `key`'s value when the index places it in the plain-file store: a small local file, read
+    /// on the caller's thread like the state (no keyring to wait on, so no trip to the blocking
+    /// pool). `None` when a keyring or the full store must answer.
+    pub fn get_from_file(&self, key: &SecretKey) -> Option<std::result::Result<Option<Secret>, StoreError>> {
+        match self.indexed(key)? {
+            Some(StoreKind::File) => Some(self.reader(StoreKind::File).and_then(|store| store.get(key))),
+            _ => None,
+        }
+    }
+
     fn reader(&self, kind: StoreKind) -> std::result::Result<Arc<dyn SecretStore>, StoreError> {
         let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, store)) = readers.iter().find(|(k, _)| *k == kind) {
@@ -263,17 +273,22 @@ impl Session {
 }
 
 async fn stored_credential(secrets: &Arc<LazySecrets>, server: &ServerUrl) -> Result<Option<Secret>> {
-    let secrets = Arc::clone(secrets);
     let key = SecretKey::Credential {
         server: server.as_str().to_string(),
     };
-    tokio::task::spawn_blocking(move || secrets.get(&key))
-        .await
-        .map_err(|e| Error::new(ErrorKind::Local, e.to_string()))?
-        .or_else(|e| {
-            tracing::warn!("cannot read the stored credential: {e}");
-            Ok(None)
-        })
+    let read = match secrets.get_from_file(&key) {
+        Some(read) => read,
+        None => {
+            let secrets = Arc::clone(secrets);
+            tokio::task::spawn_blocking(move || secrets.get(&key))
+                .await
+                .map_err(|e| Error::new(ErrorKind::Local, e.to_string()))?
+        }
+    };
+    read.or_else(|e| {
+        tracing::warn!("cannot read the stored credential: {e}");
+        Ok(None)
+    })
 }
 
 /// The port the embedded sandbox listened on last time, so its URL (which IDE settings and
@@ -373,5 +388,43 @@ mod tests {
         // open, and none once the writer's store is open (the store answers then).
         assert_eq!(reader.indexed_holds_each(&keys), Some(vec![true, false, true]));
         assert_eq!(writer.indexed_holds_each(&keys), None);
+    }
+
+    /// The credential comes straight from the plain file when the index places it there; any
+    /// other answer (not indexed, a store already open) is left to the blocking pool.
+    #[test]
+    fn a_credential_in_the_plain_file_is_read_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::under(dir.path().to_path_buf());
+        let only_file = Some(StoreChoice::Only(StoreKind::File));
+        let server = "https://elitea.example";
+        let credential = SecretKey::Credential {
+            server: server.to_string(),
+        };
+        let other = SecretKey::Credential {
+            server: "https://other.example".to_string(),
+        };
+        let writer = LazySecrets::with_choice(paths.clone(), only_file);
+        assert!(writer.get_from_file(&credential).is_none(), "no index yet");
+        writer.set(&credential, &Secret::new("the-credential")).unwrap();
+
+        let reader = LazySecrets::with_choice(paths.clone(), only_file);
+        let read = reader.get_from_file(&credential).expect("read in place").unwrap();
+        assert_eq!(
+            read.map(|s| s.expose().to_string()),
+            Some("the-credential".to_string())
+        );
+        assert!(
+            reader.get_from_file(&other).is_none(),
+            "not indexed: the stores decide"
+        );
+        assert!(reader.opened.get().is_none(), "read without opening the stores");
+        assert!(
+            writer.get_from_file(&credential).is_none(),
+            "an open store answers itself"
+        );
+        // A choice that rules the file out (`ELITEA_SECRET_STORE=keyring`) is left to the stores.
+        let keyring_only = LazySecrets::with_choice(paths, Some(StoreChoice::Only(StoreKind::Keyring)));
+        assert!(keyring_only.get_from_file(&credential).is_none());
     }
 }
