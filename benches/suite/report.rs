@@ -135,8 +135,9 @@ const HOW: &str = "
   --release --locked` (a bench target's own build of the binary carries the dev-dependencies'
   features). The do-nothing language server and the same server with the whole of
   elitea-tokens linked in but never run (a process of the daemon's size) are the two binaries
-  of `benches/reference`, built the same way. `typos-lsp` is installed from crates.io into
+  of `benches/reference`, built the same way; both read and write stdio as tower-lsp-server's
+  examples do (`tokio::io::stdin()`, `stdout()`). `typos-lsp` is installed from crates.io into
   `target/bench-tools` by the suite on its first run.
-- Nothing here is a test: no figure fails a build. A missed goal is marked **no** above and
-  explained in its section.
+- Nothing here is a test: no figure fails a build. A missed goal is marked **no** above;
+  [performance.md](performance.md#goals-still-missed-and-why) says why.
 ";
