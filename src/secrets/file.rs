@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 const VERSION: u32 = 1;
 
@@ -48,18 +49,25 @@ impl FileStore {
         FileStore::open_in(&paths.data_dir.join(Self::DIR_NAME))
     }
 
-    /// The store in `dir` (created `0700` if missing). Logs a warning every time: the user
-    /// should know their tokens sit in a plain file.
+    /// The store in `dir` (created `0700` if missing). Logs a warning the first time this
+    /// process opens it: the user should know their tokens sit in a plain file, once (a
+    /// command may open it twice, to read and then to write).
     pub fn open_in(dir: &Path) -> Result<FileStore, StoreError> {
+        static WARNED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
         create_private_dir(dir)
             .map_err(|e| StoreError::io(format!("file store: cannot create {}: {e}", dir.display())))?;
         let path = dir.join(Self::FILE_NAME);
-        tracing::warn!(
-            path = %path.display(),
-            "secrets are stored in a plain file, protected only by file permissions: anyone who can \
-             read this user's files can read them; run a Secret Service or set ELITEA_SECRET_STORE \
-             to keep them in a keyring"
-        );
+        let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+        if !warned.contains(&path) {
+            tracing::warn!(
+                path = %path.display(),
+                "secrets are stored in a plain file, protected only by file permissions: anyone who \
+                 can read this user's files can read them; run a Secret Service or set \
+                 ELITEA_SECRET_STORE to keep them in a keyring"
+            );
+            warned.push(path.clone());
+        }
+        drop(warned);
         Ok(FileStore {
             lock_path: dir.join(format!(".{}.lock", Self::FILE_NAME)),
             path,
