@@ -77,13 +77,21 @@ impl LazySecrets {
             .collect()
     }
 
-    /// `key`'s value when the index places it in the plain-file store: a small local file, read
-    /// on the caller's thread like the state (no keyring to wait on, so no trip to the blocking
-    /// pool). `None` when a keyring or the full store must answer.
-    pub fn get_from_file(&self, key: &SecretKey) -> Option<std::result::Result<Option<Secret>, StoreError>> {
-        match self.indexed(key)? {
-            Some(StoreKind::File) => Some(self.reader(StoreKind::File).and_then(|store| store.get(key))),
-            _ => None,
+    /// Where `key` would be read from, asked of the index once: a caller decides by it whether
+    /// the read may wait on a keyring, then hands it to [`get_located`](Self::get_located).
+    pub fn locate(&self, key: &SecretKey) -> Located {
+        Located(self.indexed(key))
+    }
+
+    /// [`get`](SecretStore::get) where [`locate`](Self::locate) found `key`.
+    pub fn get_located(
+        &self,
+        key: &SecretKey,
+        located: &Located,
+    ) -> std::result::Result<Option<Secret>, StoreError> {
+        match located.0 {
+            Some(Some(kind)) => self.reader(kind)?.get(key),
+            _ => self.store()?.get(key),
         }
     }
 
@@ -118,10 +126,7 @@ impl SecretStore for LazySecrets {
         }
     }
     fn get(&self, key: &SecretKey) -> std::result::Result<Option<Secret>, StoreError> {
-        if let Some(Some(kind)) = self.indexed(key) {
-            return self.reader(kind)?.get(key);
-        }
-        self.store()?.get(key)
+        self.get_located(key, &self.locate(key))
     }
     fn holds(&self, key: &SecretKey) -> std::result::Result<bool, StoreError> {
         match self.indexed(key) {
@@ -144,6 +149,18 @@ impl SecretStore for LazySecrets {
     }
     fn delete(&self, key: &SecretKey) -> std::result::Result<bool, StoreError> {
         self.store()?.delete(key)
+    }
+}
+
+/// What the index said of a secret ([`LazySecrets::locate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Located(Option<Option<StoreKind>>);
+
+impl Located {
+    /// In the plain-file store: a small local file, read on the caller's thread like the state,
+    /// with no keyring to wait on and so no trip to the blocking pool.
+    pub fn in_place(self) -> bool {
+        self.0 == Some(Some(StoreKind::File))
     }
 }
 
@@ -276,14 +293,14 @@ async fn stored_credential(secrets: &Arc<LazySecrets>, server: &ServerUrl) -> Re
     let key = SecretKey::Credential {
         server: server.as_str().to_string(),
     };
-    let read = match secrets.get_from_file(&key) {
-        Some(read) => read,
-        None => {
-            let secrets = Arc::clone(secrets);
-            tokio::task::spawn_blocking(move || secrets.get(&key))
-                .await
-                .map_err(|e| Error::new(ErrorKind::Local, e.to_string()))?
-        }
+    let located = secrets.locate(&key);
+    let read = if located.in_place() {
+        secrets.get_located(&key, &located)
+    } else {
+        let secrets = Arc::clone(secrets);
+        tokio::task::spawn_blocking(move || secrets.get_located(&key, &located))
+            .await
+            .map_err(|e| Error::new(ErrorKind::Local, e.to_string()))?
     };
     read.or_else(|e| {
         tracing::warn!("cannot read the stored credential: {e}");
@@ -405,26 +422,28 @@ mod tests {
             server: "https://other.example".to_string(),
         };
         let writer = LazySecrets::with_choice(paths.clone(), only_file);
-        assert!(writer.get_from_file(&credential).is_none(), "no index yet");
+        assert!(!writer.locate(&credential).in_place(), "no index yet");
         writer.set(&credential, &Secret::new("the-credential")).unwrap();
 
         let reader = LazySecrets::with_choice(paths.clone(), only_file);
-        let read = reader.get_from_file(&credential).expect("read in place").unwrap();
+        let located = reader.locate(&credential);
+        assert!(located.in_place(), "read in place");
+        let read = reader.get_located(&credential, &located).unwrap();
         assert_eq!(
             read.map(|s| s.expose().to_string()),
             Some("the-credential".to_string())
         );
         assert!(
-            reader.get_from_file(&other).is_none(),
+            !reader.locate(&other).in_place(),
             "not indexed: the stores decide"
         );
         assert!(reader.opened.get().is_none(), "read without opening the stores");
         assert!(
-            writer.get_from_file(&credential).is_none(),
+            !writer.locate(&credential).in_place(),
             "an open store answers itself"
         );
         // A choice that rules the file out (`ELITEA_SECRET_STORE=keyring`) is left to the stores.
         let keyring_only = LazySecrets::with_choice(paths, Some(StoreChoice::Only(StoreKind::Keyring)));
-        assert!(keyring_only.get_from_file(&credential).is_none());
+        assert!(!keyring_only.locate(&credential).in_place());
     }
 }
