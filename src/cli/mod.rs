@@ -130,8 +130,9 @@ fn serve(args: &args::ServeArgs, verbose: u8) -> ExitCode {
     };
     init_logs(verbose, tracing::Level::INFO, writer, false);
     crate::memory::keep_large_buffers_apart();
-    // Blocking-pool threads (the secret store; stdin and stdout when not pipes) stay parked rather than exit after
-    // tokio's default 10 s: an idle daemon wakes only for its deadlines.
+    // Blocking-pool threads (a keyring; stdin and stdout when neither pipes nor sockets) stay
+    // parked rather than exit after tokio's default 10 s: an idle daemon wakes only for its
+    // deadlines.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_keep_alive(std::time::Duration::from_secs(24 * 60 * 60))

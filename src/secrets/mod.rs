@@ -43,7 +43,7 @@
 //!
 //! When neither works (a server without a desktop session, a container, a locked keyring) new
 //! secrets go to the plain file, and the tool says so: a warning in the log when the choice is
-//! made and every time the file is opened, and `status` shows the store as a fallback
+//! made and the first time a process opens the file, and `status` shows the store as a fallback
 //! ([`Secrets::is_fallback`]). To avoid it, run a Secret Service; on a headless Linux box,
 //! `gnome-keyring-daemon --unlock --components=secrets` inside a D-Bus session.
 //!
