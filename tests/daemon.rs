@@ -8,7 +8,7 @@ use elitea_tokens::clock::TokioClock;
 use elitea_tokens::daemon;
 use elitea_tokens::domain::Secret;
 use elitea_tokens::paths::Paths;
-use elitea_tokens::sandbox::Route;
+use elitea_tokens::sandbox::{Failure, FaultRule, Route};
 use elitea_tokens::secrets::{StoreChoice, StoreKind};
 use elitea_tokens::session::Connection;
 use elitea_tokens::state::{State, TokenRecord};
@@ -436,6 +436,106 @@ async fn a_hand_edit_of_settings_is_noticed_and_the_reminders_follow_it() {
         .expect("the new token's reminder");
     assert_eq!(reminder["params"]["uuid"], second.to_string());
     assert_eq!(reminder["params"]["kind"], "seven_days");
+}
+
+/// How many times the sandbox has been asked for the token list.
+fn list_hits(sandbox: &elitea_tokens::sandbox::Sandbox) -> u64 {
+    sandbox.hits().get(&Route::ListTokens).copied().unwrap_or(0)
+}
+
+/// The list is fetched as soon as the `initialize` answer is out, before any call asks for
+/// it: the first `listTokens` answers from that fetch and the server is asked once.
+#[tokio::test]
+async fn the_list_is_fetched_once_the_initialize_answer_is_out() {
+    let sandbox = common::in_process_sandbox().await;
+    let home = tempfile::tempdir().unwrap();
+    let mut client = start(defaults(sandbox.url(), sandbox.bootstrap_token(), home.path()));
+    client.initialize(&[], json!({})).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while list_hits(&sandbox) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the list is never fetched"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let listed = client.request("elitea/listTokens", json!({})).await;
+    assert_eq!(listed["result"]["total"], 1, "{listed}");
+    assert_eq!(
+        list_hits(&sandbox),
+        1,
+        "the first call answers from the fetch at start"
+    );
+}
+
+/// A first call that arrives while the fetch at start is under way waits for it, and when it
+/// fails answers with that failure instead of asking the server again at once; the next call
+/// asks again.
+#[tokio::test]
+async fn a_first_call_shares_the_fetch_at_start_and_its_failure() {
+    let sandbox = common::in_process_sandbox().await;
+    // A 500 is not retried: one fetch is one request, slow enough to be waited for.
+    sandbox.set_faults(vec![FaultRule {
+        route: Route::ListTokens,
+        latency: Duration::from_millis(300),
+        failure_rate: 1.0,
+        failure: Failure::Status(500),
+    }]);
+    let home = tempfile::tempdir().unwrap();
+    let mut client = start(defaults(sandbox.url(), sandbox.bootstrap_token(), home.path()));
+    client.initialize(&[], json!({})).await;
+    let first = client.request("elitea/listTokens", json!({})).await;
+    assert_eq!(first["error"]["data"]["kind"], "server_error", "{first}");
+    assert_eq!(
+        list_hits(&sandbox),
+        1,
+        "the first call waited for the fetch at start"
+    );
+    let second = client.request("elitea/listTokens", json!({})).await;
+    assert_eq!(second["error"]["data"]["kind"], "server_error", "{second}");
+    assert_eq!(list_hits(&sandbox), 2, "the next call asks again");
+}
+
+/// A daemon that started signed out watches files from its first `elitea/login` on.
+#[tokio::test]
+async fn a_daemon_started_signed_out_watches_files_after_login() {
+    let sandbox = common::in_process_sandbox().await;
+    let home = tempfile::tempdir().unwrap();
+    let signed_out = Connection {
+        token: None,
+        ..defaults(sandbox.url(), "", home.path())
+    };
+    let mut client = start(signed_out);
+    client
+        .initialize(&[], json!({"notifications": ["elitea/tokensChanged"]}))
+        .await;
+    let status = client.request("elitea/status", json!({})).await;
+    assert!(status.get("error").is_some(), "signed out: {status}");
+    let login = client
+        .request(
+            "elitea/login",
+            json!({"server": sandbox.url(), "token": sandbox.bootstrap_token(), "insecureHttp": true}),
+        )
+        .await;
+    assert!(login.get("result").is_some(), "{login}");
+    let changed =
+        |m: &Value| method_of(m) == "elitea/tokensChanged" && m["params"]["reason"] == "state_changed";
+    // The login's own notification comes first; the edit below is the one to be told.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    State::new(&Paths::under(home.path().to_path_buf()).state_dir)
+        .update(|s| {
+            s.tokens.push(TokenRecord {
+                server: sandbox.url().to_string(),
+                uuid: uuid::Uuid::new_v4(),
+                name: "made-in-a-terminal".into(),
+                period: "7 days".into(),
+                created_at: chrono::Utc::now(),
+                expires: None,
+            })
+        })
+        .unwrap();
+    let told = client.wait_for(Duration::from_secs(10), changed).await;
+    assert!(told.is_some(), "the state change after login is told");
 }
 
 /// The daemon keeps a digest of the state, not the state: a change made elsewhere (a terminal

@@ -53,6 +53,10 @@ pub struct Memory {
     /// Counts invalidations, so a fetch that was under way when the list went out of date
     /// does not mark its answer fresh.
     pub generation: u64,
+    /// Fetches of the list finished so far, and how the last one failed, if it did: a caller
+    /// that waited for a fetch answers with its failure rather than asking again at once.
+    pub fetches: u64,
+    pub fetch_failed: Option<Error>,
     /// Whether this machine holds each token's full value.
     pub stored: HashMap<Uuid, bool>,
     /// A digest of the tool's state as last read, to tell when it changes; the state itself
@@ -86,9 +90,14 @@ pub struct Shared {
     /// Held while the token list is fetched: callers that arrive meanwhile (a `listTokens`
     /// and the scheduler, at start) wait for that answer instead of asking again.
     pub fetching: tokio::sync::Mutex<()>,
+    /// Set once the files are watched (see `watch::ensure`).
+    pub watching: tokio::sync::OnceCell<()>,
+    /// Signalled each time a message has been written to the client (see `transport::run`).
+    pub written: Arc<tokio::sync::Notify>,
 }
 
 impl Shared {
+    /// The open session, opened by the first caller.
     pub async fn session(&self) -> Result<Arc<Session>, jsonrpc::Error> {
         if let Some(opened) = &*self.session.read().await {
             return Self::answer(opened);
@@ -187,22 +196,27 @@ impl Shared {
         if let Some(answer) = answer_from_memory(&self.memory()) {
             return Ok(answer);
         }
-        // One fetch at a time; whoever waited for it answers from what it brought (a refresh
-        // asks again: what it waited for may have left before the refresh was asked for).
+        // One fetch at a time; whoever waited for it answers from what it brought, or with
+        // its failure (a refresh asks again: what it waited for may have left before the
+        // refresh was asked for).
+        let fetches_before = self.memory().fetches;
         let _fetching = self.fetching.lock().await;
         if let Some(answer) = answer_from_memory(&self.memory()) {
             return Ok(answer);
         }
-        let (now, generation) = (session.service.now(), self.memory().generation);
-        match session.service.client().list_tokens().await {
-            Ok(mut tokens) => {
-                in_uuid_order(&mut tokens);
-                let tokens: Arc<[Token]> = tokens.into();
-                let mut memory = self.memory_mut();
-                memory.tokens = Some((Arc::clone(&tokens), now));
-                memory.tokens_dirty = memory.generation != generation;
-                Ok((tokens, now, false))
+        let waited_for = {
+            let memory = self.memory();
+            match &memory.fetch_failed {
+                Some(error) if !refresh && memory.fetches != fetches_before => Some(error.clone()),
+                _ => None,
             }
+        };
+        let outcome = match waited_for {
+            Some(error) => Err(error),
+            None => self.fetch(session).await,
+        };
+        match outcome {
+            Ok(answer) => Ok(answer),
             Err(e)
                 if matches!(
                     e.kind,
@@ -211,10 +225,33 @@ impl Shared {
             {
                 match &self.memory().tokens {
                     Some((tokens, at)) => Ok((Arc::clone(tokens), *at, true)),
-                    None => Err(e.into()),
+                    None => Err(e),
                 }
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One GET of the list, remembered: the list when it came, the failure when not.
+    async fn fetch(&self, session: &Session) -> Result<(Arc<[Token]>, DateTime<Utc>, bool), Error> {
+        let (now, generation) = (session.service.now(), self.memory().generation);
+        let fetched = session.service.client().list_tokens().await;
+        let mut memory = self.memory_mut();
+        memory.fetches += 1;
+        match fetched {
+            Ok(mut tokens) => {
+                in_uuid_order(&mut tokens);
+                let tokens: Arc<[Token]> = tokens.into();
+                memory.tokens = Some((Arc::clone(&tokens), now));
+                memory.tokens_dirty = memory.generation != generation;
+                memory.fetch_failed = None;
+                Ok((tokens, now, false))
+            }
+            Err(e) => {
+                let error = Error::from(e);
+                memory.fetch_failed = Some(error.clone());
+                Err(error)
+            }
         }
     }
 
@@ -376,7 +413,8 @@ pub struct Backend {
 }
 
 impl Backend {
-    pub fn new(client: Client, defaults: Connection) -> Backend {
+    /// `written` is signalled by the transport each time a message has reached the client.
+    pub fn new(client: Client, defaults: Connection, written: Arc<tokio::sync::Notify>) -> Backend {
         Backend {
             defaults,
             shared: Arc::new(Shared {
@@ -389,6 +427,8 @@ impl Backend {
                 actor: Actor::spawn(),
                 reschedule: tokio::sync::Notify::new(),
                 fetching: tokio::sync::Mutex::new(()),
+                watching: tokio::sync::OnceCell::new(),
+                written,
             }),
         }
     }
@@ -458,6 +498,10 @@ impl Backend {
             .await
             .ok_or_else(|| invalid("the daemon is shutting down"))?
             .map_err(rpc_error)?;
+        // A daemon that started signed out watches files from its first login.
+        if let Ok(session) = self.shared.session().await {
+            tokio::spawn(super::watch::ensure(Arc::clone(&self.shared), session));
+        }
         self.shared.notify_changed("login").await;
         Ok(LoginResult {
             server: outcome.server,
@@ -713,6 +757,34 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// Once the `initialize` answer is out, opens the session, fetches the token list and
+    /// then sets up the file watcher, so the work overlaps the client reading that answer,
+    /// sending `initialized` and making its first call, which then finds the list in memory or
+    /// on its way. Started only after the answer is written, so it never delays it. The list
+    /// is what a client's first view and the reminders both need; a failure is only logged
+    /// here: the call that waited for it reports it.
+    fn warm_up_after_answer(&self) {
+        // Registered now, before the answer can be written, so the signal cannot be missed.
+        let mut answered = Box::pin(Arc::clone(&self.shared.written).notified_owned());
+        answered.as_mut().enable();
+        let shared = Arc::clone(&self.shared);
+        tokio::spawn(async move {
+            answered.await;
+            let Ok(session) = shared.session().await else {
+                return;
+            };
+            if let Err(e) = shared.tokens(&session, false).await {
+                tracing::debug!("token list not fetched at start: {}", e.message);
+            }
+            // A task of its own, queued behind a call that waited for the list, so the
+            // watcher's threads start after that call is answered. Changes made meanwhile are
+            // found when the watcher reads the files again.
+            tokio::spawn(super::watch::ensure(shared, session));
+        });
+    }
+}
+
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> jsonrpc::Result<InitializeResult> {
         let options: InitializationOptions = match params.initialization_options {
@@ -737,6 +809,7 @@ impl LanguageServer for Backend {
         };
         *self.shared.options.write().unwrap_or_else(|e| e.into_inner()) = options;
         *self.shared.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(connection);
+        self.warm_up_after_answer();
         Ok(InitializeResult {
             server_info: Some(ServerInfo {
                 name: "elitea-tokens".into(),
@@ -753,11 +826,10 @@ impl LanguageServer for Backend {
     }
 
     async fn initialized(&self, _: InitializedParams) {
-        // Nothing reaches the client before this point; the session opens and the background
-        // tasks start here.
+        // Reminders reach the client from this point on. The session and the watcher have
+        // been opening since the `initialize` answer went out.
         let _ = self.shared.session().await;
         super::scheduler::start(Arc::clone(&self.shared));
-        super::watch::start(Arc::clone(&self.shared)).await;
     }
 
     async fn shutdown(&self) -> jsonrpc::Result<()> {

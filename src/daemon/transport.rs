@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 /// The largest message accepted; a bigger `Content-Length` is refused rather than buffered.
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
@@ -101,9 +101,14 @@ where
     }
 }
 
-/// Copies the server's frames to `output`, with the relay's error answers between them.
-async fn relay_output<R, O>(server: R, mut errors: mpsc::UnboundedReceiver<Vec<u8>>, mut output: O)
-where
+/// Copies the server's frames to `output`, with the relay's error answers between them, and
+/// signals `written` after each.
+async fn relay_output<R, O>(
+    server: R,
+    mut errors: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut output: O,
+    written: &Notify,
+) where
     R: AsyncRead + Unpin,
     O: AsyncWrite + Unpin,
 {
@@ -127,6 +132,7 @@ where
         if output.write_all(&framed).await.is_err() || output.flush().await.is_err() {
             return;
         }
+        written.notify_waiters();
     }
     // The server is done; answers to malformed input still queued go out last.
     while let Ok(framed) = errors.try_recv() {
@@ -136,12 +142,14 @@ where
 }
 
 /// Runs the service between `input` and `output` behind the checks above, until the client
-/// sends `exit` or closes the input.
+/// sends `exit` or closes the input. `written` is signalled each time a message has been
+/// written to `output`, for work that must not delay an answer.
 pub async fn run<I, O>(
     input: I,
     output: O,
     service: tower_lsp_server::LspService<super::Backend>,
     socket: tower_lsp_server::ClientSocket,
+    written: &Notify,
 ) where
     I: AsyncRead + Unpin + Send + 'static,
     O: AsyncWrite + Unpin,
@@ -153,6 +161,6 @@ pub async fn run<I, O>(
     // daemon must not wait for it.
     let reading = tokio::spawn(relay_input(input, to_server, errors));
     let server = tower_lsp_server::Server::new(server_input, server_output, socket).serve(service);
-    tokio::join!(server, relay_output(from_server, error_queue, output));
+    tokio::join!(server, relay_output(from_server, error_queue, output, written));
     reading.abort();
 }
