@@ -477,7 +477,7 @@ async fn a_first_call_shares_the_fetch_at_start_and_its_failure() {
     // A 500 is not retried: one fetch is one request, slow enough to be waited for.
     sandbox.set_faults(vec![FaultRule {
         route: Route::ListTokens,
-        latency: Duration::from_millis(300),
+        latency: Duration::from_secs(2),
         failure_rate: 1.0,
         failure: Failure::Status(500),
     }]);
@@ -520,8 +520,6 @@ async fn a_daemon_started_signed_out_watches_files_after_login() {
     assert!(login.get("result").is_some(), "{login}");
     let changed =
         |m: &Value| method_of(m) == "elitea/tokensChanged" && m["params"]["reason"] == "state_changed";
-    // The login's own notification comes first; the edit below is the one to be told.
-    tokio::time::sleep(Duration::from_millis(300)).await;
     State::new(&Paths::under(home.path().to_path_buf()).state_dir)
         .update(|s| {
             s.tokens.push(TokenRecord {

@@ -86,8 +86,9 @@ pub fn run(settings: &Settings, report: &mut Report) {
         "A fresh daemon per sample (initialized, nothing cached), then the time from sending \
          `elitea/listTokens` (default page) to reading its answer: the session, one HTTP GET of the \
          whole list from a sandbox process, parsing, search, sort, the page's rows and the JSON-RPC \
-         answer. The session (credential, HTTP client) opens when `initialized` arrives, so the first \
-         call also waits for whatever of it is left. The reference is the same GET with reqwest alone \
+         answer. The daemon opens its session (credential, HTTP client, state) and starts the GET as \
+         soon as its `initialize` answer is written; the suite sends `initialized` and the call as \
+         soon as it has read that answer, so the call still waits for most of that work. The reference is the same GET with reqwest alone \
          (a new client built inside the timing, no root certificates loaded for `http://`, the whole \
          body read, nothing parsed), run \
          alternately with the daemon.",

@@ -25,6 +25,9 @@ use uuid::Uuid;
 /// The application error code every `elitea/*` failure carries; `data.kind` says which.
 pub const APPLICATION_ERROR: i64 = -32001;
 
+/// How long the file watcher waits for the first fetch of the list before it starts anyway.
+const WATCH_AFTER_AT_MOST: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How long the token list is answered from memory before the server is asked again.
 const LIST_MAX_AGE: chrono::Duration = chrono::Duration::minutes(5);
 
@@ -53,10 +56,11 @@ pub struct Memory {
     /// Counts invalidations, so a fetch that was under way when the list went out of date
     /// does not mark its answer fresh.
     pub generation: u64,
-    /// Fetches of the list finished so far, and how the last one failed, if it did: a caller
-    /// that waited for a fetch answers with its failure rather than asking again at once.
+    /// Fetches of the list finished so far, and how the last one failed, if it did, with the
+    /// `generation` it started in: a caller that waited for a fetch answers with its failure
+    /// rather than asking again at once, unless the list went out of date meanwhile (a login).
     pub fetches: u64,
-    pub fetch_failed: Option<Error>,
+    pub fetch_failed: Option<(u64, Error)>,
     /// Whether this machine holds each token's full value.
     pub stored: HashMap<Uuid, bool>,
     /// A digest of the tool's state as last read, to tell when it changes; the state itself
@@ -81,19 +85,19 @@ pub struct Shared {
     pub folders: RwLock<Vec<PathBuf>>,
     pub session: tokio::sync::RwLock<Option<Result<Arc<Session>, Error>>>,
     /// What `initialize` asked for, until the session opens: `initialize` answers at once and
-    /// the session (credential, client, state) opens on first need, right after `initialized`.
+    /// the session (credential, client, state) opens once that answer is written.
     pub pending: std::sync::Mutex<Option<Connection>>,
     pub memory: RwLock<Memory>,
     pub actor: Actor,
     /// Wakes the reminder scheduler to plan again.
     pub reschedule: tokio::sync::Notify,
-    /// Held while the token list is fetched: callers that arrive meanwhile (a `listTokens`
-    /// and the scheduler, at start) wait for that answer instead of asking again.
+    /// Held while the token list is fetched: callers that arrive meanwhile (the fetch at
+    /// start, a `listTokens`, the scheduler) wait for that answer instead of asking again.
     pub fetching: tokio::sync::Mutex<()>,
     /// Set once the files are watched (see `watch::ensure`).
     pub watching: tokio::sync::OnceCell<()>,
-    /// Signalled each time a message has been written to the client (see `transport::run`).
-    pub written: Arc<tokio::sync::Notify>,
+    /// Turns true once the `initialize` answer has been written (see `transport::run`).
+    pub initialize_answered: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Shared {
@@ -207,7 +211,11 @@ impl Shared {
         let waited_for = {
             let memory = self.memory();
             match &memory.fetch_failed {
-                Some(error) if !refresh && memory.fetches != fetches_before => Some(error.clone()),
+                Some((generation, error))
+                    if !refresh && memory.fetches != fetches_before && *generation == memory.generation =>
+                {
+                    Some(error.clone())
+                }
                 _ => None,
             }
         };
@@ -249,7 +257,7 @@ impl Shared {
             }
             Err(e) => {
                 let error = Error::from(e);
-                memory.fetch_failed = Some(error.clone());
+                memory.fetch_failed = Some((generation, error.clone()));
                 Err(error)
             }
         }
@@ -413,8 +421,12 @@ pub struct Backend {
 }
 
 impl Backend {
-    /// `written` is signalled by the transport each time a message has reached the client.
-    pub fn new(client: Client, defaults: Connection, written: Arc<tokio::sync::Notify>) -> Backend {
+    /// `initialize_answered` turns true once the transport has written the `initialize` answer.
+    pub fn new(
+        client: Client,
+        defaults: Connection,
+        initialize_answered: tokio::sync::watch::Receiver<bool>,
+    ) -> Backend {
         Backend {
             defaults,
             shared: Arc::new(Shared {
@@ -428,7 +440,7 @@ impl Backend {
                 reschedule: tokio::sync::Notify::new(),
                 fetching: tokio::sync::Mutex::new(()),
                 watching: tokio::sync::OnceCell::new(),
-                written,
+                initialize_answered,
             }),
         }
     }
@@ -493,6 +505,8 @@ impl Backend {
                 shared.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
                 *shared.session.write().await = Some(Ok(session));
                 shared.invalidate();
+                // Another sign-in's list is no fallback for this one.
+                shared.memory_mut().tokens = None;
                 Ok::<_, Error>(report)
             })
             .await
@@ -758,28 +772,34 @@ impl Backend {
 }
 
 impl Backend {
-    /// Once the `initialize` answer is out, opens the session, fetches the token list and
-    /// then sets up the file watcher, so the work overlaps the client reading that answer,
-    /// sending `initialized` and making its first call, which then finds the list in memory or
-    /// on its way. Started only after the answer is written, so it never delays it. The list
-    /// is what a client's first view and the reminders both need; a failure is only logged
-    /// here: the call that waited for it reports it.
+    /// Once the `initialize` answer is out, opens the session and fetches the token list, so
+    /// the work overlaps the client reading that answer, sending `initialized` and making its
+    /// first call, which then finds the list in memory or on its way. It waits for the answer
+    /// to be written, so it never delays it. The list is what a client's first view and the
+    /// reminders both need; a failure is only logged here: the call that waited for it
+    /// reports it.
     fn warm_up_after_answer(&self) {
-        // Registered now, before the answer can be written, so the signal cannot be missed.
-        let mut answered = Box::pin(Arc::clone(&self.shared.written).notified_owned());
-        answered.as_mut().enable();
         let shared = Arc::clone(&self.shared);
         tokio::spawn(async move {
-            answered.await;
+            let mut answered = shared.initialize_answered.clone();
+            if answered.wait_for(|written| *written).await.is_err() {
+                return;
+            }
             let Ok(session) = shared.session().await else {
                 return;
             };
-            if let Err(e) = shared.tokens(&session, false).await {
-                tracing::debug!("token list not fetched at start: {}", e.message);
-            }
-            // A task of its own, queued behind a call that waited for the list, so the
-            // watcher's threads start after that call is answered. Changes made meanwhile are
-            // found when the watcher reads the files again.
+            let fetch = tokio::spawn({
+                let (shared, session) = (Arc::clone(&shared), Arc::clone(&session));
+                async move {
+                    if let Err(e) = shared.tokens(&session, false).await {
+                        tracing::debug!("token list not fetched at start: {}", e.message);
+                    }
+                }
+            });
+            // The watcher's threads start once the list is in (a call that waited for it is
+            // answered first), or after a while when the server is slow to answer. Changes
+            // made meanwhile are found when the watcher reads the files again.
+            let _ = tokio::time::timeout(WATCH_AFTER_AT_MOST, fetch).await;
             tokio::spawn(super::watch::ensure(shared, session));
         });
     }
@@ -826,8 +846,8 @@ impl LanguageServer for Backend {
     }
 
     async fn initialized(&self, _: InitializedParams) {
-        // Reminders reach the client from this point on. The session and the watcher have
-        // been opening since the `initialize` answer went out.
+        // Reminders reach the client from this point on. The session has been opening since
+        // the `initialize` answer went out.
         let _ = self.shared.session().await;
         super::scheduler::start(Arc::clone(&self.shared));
     }

@@ -17,7 +17,7 @@ use crate::domain::Secret;
 use crate::session::Connection;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::Notify;
+
 use tower_lsp_server::{ClientSocket, LspService};
 
 /// The connection a daemon starts from: `ELITEA_SERVER` and `ELITEA_TOKEN` from its
@@ -34,9 +34,12 @@ pub fn default_connection() -> Connection {
 }
 
 /// The service with every `elitea/*` method registered; `initialize` starts from `defaults`;
-/// `written` is signalled each time a message has been written to the client.
-fn service(defaults: Connection, written: Arc<Notify>) -> (LspService<Backend>, ClientSocket) {
-    LspService::build(move |client| Backend::new(client, defaults, written))
+/// `initialize_answered` turns true once the `initialize` answer is written.
+fn service(
+    defaults: Connection,
+    initialize_answered: tokio::sync::watch::Receiver<bool>,
+) -> (LspService<Backend>, ClientSocket) {
+    LspService::build(move |client| Backend::new(client, defaults, initialize_answered))
         .custom_method(ext::STATUS, Backend::status)
         .custom_method(ext::LOGIN, Backend::login)
         .custom_method(ext::LIST_TOKENS, Backend::list_tokens)
@@ -71,7 +74,7 @@ where
     I: AsyncRead + Unpin + Send + 'static,
     O: AsyncWrite + Unpin,
 {
-    let written = Arc::new(Notify::new());
-    let (service, socket) = service(defaults, Arc::clone(&written));
-    transport::run(input, output, service, socket, &written).await;
+    let (answered, initialize_answered) = tokio::sync::watch::channel(false);
+    let (service, socket) = service(defaults, initialize_answered);
+    transport::run(input, output, service, socket, answered).await;
 }

@@ -46,8 +46,9 @@ fn targets(folders: &[PathBuf], state_dir: PathBuf) -> Vec<PathBuf> {
 }
 
 /// Starts watching, once; the watcher lives as long as the daemon. Nothing waits for it: the
-/// files are read again once the watches are in place, so a change made between the session's
-/// first read and then is told too.
+/// files are read again once the watches are in place (debounced like any change, so the
+/// daemon's own write under way is not mistaken for another's), so a change made between the
+/// session's first read and then is told too.
 pub async fn ensure(shared: Arc<Shared>, session: Arc<Session>) {
     shared
         .watching
@@ -80,6 +81,7 @@ fn watch(
     }
     // `true` when the config changed (a login or a setting from the terminal).
     let (events, changes) = tokio::sync::mpsc::unbounded_channel::<bool>();
+    let events_for_start = events.clone();
     let config_for_events = config_dir.clone();
     // Not a change to re-read the state for (4 MB with 10,000 tokens): see `ReminderLog::path`.
     let reminder_log = ReminderLog::new(&state_dir).path().to_path_buf();
@@ -118,15 +120,15 @@ fn watch(
             tracing::warn!("cannot watch {}: {e}", target.display());
         }
     }
+    // With the watches in place, the files are read again once, as after a change, for what
+    // changed before (the configuration is only read again on its next change).
+    let _ = events_for_start.send(false);
     Some((watcher, changes))
 }
 
 /// Re-reads what changed, debounced, and tells the client; owns the watcher.
 async fn follow(shared: Arc<Shared>, watcher: RecommendedWatcher, mut changes: UnboundedReceiver<bool>) {
     let _watching = watcher;
-    // What changed before the watches were in place (the configuration is only read again on
-    // its next change).
-    reread(&shared, false).await;
     while let Some(first) = changes.recv().await {
         // A burst (an editor's save, an atomic rename, another daemon's rotation) is one
         // change: wait for it to settle, then take everything that came meanwhile.
