@@ -10,9 +10,14 @@ use std::sync::OnceLock;
 /// `elitea-tokens` as users get it (`cargo build --release`), built once per run. Not cargo's
 /// `CARGO_BIN_EXE_elitea-tokens`: a bench target builds the binary with the dev-dependencies'
 /// features (tokio's test-util, regex with its Unicode tables: 40 % more relocations at start).
+/// `ELITEA_BENCH_BIN=PATH` measures another build instead (an earlier commit's, to compare
+/// before and after on the same machine).
 pub fn bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(path) = std::env::var_os("ELITEA_BENCH_BIN") {
+            return PathBuf::from(path);
+        }
         cargo_build(&["--release", "--bin", "elitea-tokens"])
             .into_iter()
             .next()
