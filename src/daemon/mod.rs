@@ -17,7 +17,6 @@ use crate::domain::Secret;
 use crate::session::Connection;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
-
 use tower_lsp_server::{ClientSocket, LspService};
 
 /// The connection a daemon starts from: `ELITEA_SERVER` and `ELITEA_TOKEN` from its
