@@ -28,6 +28,11 @@ pub const APPLICATION_ERROR: i64 = -32001;
 /// How long the file watcher waits for the first fetch of the list before it starts anyway.
 const WATCH_AFTER_AT_MOST: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How long after the first fetch the watcher's threads start: long enough for a call that
+/// waited for the list to be answered first (its answer crosses several tasks, so a yield is
+/// not enough), as starting a thread holds the runtime's thread for a while (0.1 to 0.2 ms).
+const WATCH_AFTER_FETCH: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// How long the token list is answered from memory before the server is asked again.
 const LIST_MAX_AGE: chrono::Duration = chrono::Duration::minutes(5);
 
@@ -796,10 +801,11 @@ impl Backend {
                     }
                 }
             });
-            // The watcher's threads start once the list is in (a call that waited for it is
-            // answered first), or after a while when the server is slow to answer. Changes
+            // The watcher's threads start once the list is in and a call that waited for it
+            // has been answered, or after a while when the server is slow to answer. Changes
             // made meanwhile are found when the watcher reads the files again.
             let _ = tokio::time::timeout(WATCH_AFTER_AT_MOST, fetch).await;
+            tokio::time::sleep(WATCH_AFTER_FETCH).await;
             tokio::spawn(super::watch::ensure(shared, session));
         });
     }
