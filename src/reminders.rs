@@ -346,7 +346,8 @@ impl<V> FromIterator<(Uuid, V)> for SortedByUuid<V> {
 /// Puts a server's list in the order [`watched_tokens`] joins in: the daemon keeps its list
 /// so, sorted once when it arrives rather than at every plan.
 pub fn in_uuid_order(tokens: &mut [Token]) {
-    tokens.sort_unstable_by_key(|token| token.uuid);
+    // As one 128-bit integer, big-endian: the same order as the bytes', in one comparison.
+    tokens.sort_unstable_by_key(|token| token.uuid.as_u128());
 }
 
 /// The tokens to remind about: those in use whose expiry is known, from the server's list
