@@ -120,17 +120,23 @@ pub struct Page<'a> {
 }
 
 /// Orders names as people read them: case-insensitively, then exactly (allocating only for
-/// names outside ASCII).
+/// names outside ASCII). One pass over the common prefix: until a byte outside ASCII turns up,
+/// the ASCII comparison decides exactly as the full case folding would.
 fn compare_names(a: &str, b: &str) -> Ordering {
     let folded = |s: &str| s.chars().flat_map(char::to_lowercase).collect::<Vec<_>>();
-    let fast = a
-        .bytes()
-        .map(|c| c.to_ascii_lowercase())
-        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()));
-    let primary = if a.is_ascii() && b.is_ascii() {
-        fast
-    } else {
-        folded(a).cmp(&folded(b))
+    let primary = 'primary: {
+        for (&x, &y) in a.as_bytes().iter().zip(b.as_bytes()) {
+            if !x.is_ascii() || !y.is_ascii() {
+                break 'primary folded(a).cmp(&folded(b));
+            }
+            match x.to_ascii_lowercase().cmp(&y.to_ascii_lowercase()) {
+                Ordering::Equal => {}
+                decided => break 'primary decided,
+            }
+        }
+        // One is a prefix of the other, ignoring case: the shorter first, as folding gives
+        // every character at least one.
+        a.len().cmp(&b.len())
     };
     primary.then_with(|| a.cmp(b))
 }
@@ -337,6 +343,46 @@ mod tests {
             ..Query::default()
         };
         assert_eq!(names(&q.run(&all)), vec!["Über", "über-2"]);
+    }
+
+    /// The one-pass comparison decides every pair as folding both names in full does.
+    #[test]
+    fn names_compare_as_full_case_folding_does() {
+        let folded = |s: &str| s.chars().flat_map(char::to_lowercase).collect::<Vec<_>>();
+        let by_folding = |a: &str, b: &str| folded(a).cmp(&folded(b)).then_with(|| a.cmp(b));
+        let names = [
+            "",
+            "a",
+            "A",
+            "ab",
+            "aB",
+            "abc",
+            "b",
+            "Über",
+            "über",
+            "über-2",
+            "uber",
+            "Ubera",
+            "ab\u{e9}",
+            "AB\u{c9}",
+            "ab\u{e9}z",
+            "abz",
+            "\u{130}x",
+            "ix",
+            "seed-00001",
+            "seed-0001",
+            "Seed-00001",
+            "seed-00001-\u{3a3}",
+            "seed-00001-\u{3c3}",
+            "z",
+            "\u{1f600}",
+            "ZZ",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(compare_names(a, b), by_folding(a, b), "{a:?} against {b:?}");
+            }
+        }
     }
 
     #[test]
