@@ -39,14 +39,20 @@ pub fn write_atomic(path: &Path, contents: &[u8], access: Access) -> io::Result<
     Ok(())
 }
 
-/// Creates a directory (and its parents) that only the owner can enter.
+/// Creates a directory (and its parents) that only the owner can enter, or narrows an existing
+/// one to that. A directory already so is left alone: one `stat`, no write to its inode.
 pub fn create_private_dir(dir: &Path) -> io::Result<()> {
-    fs::create_dir_all(dir)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
+        if fs::metadata(dir).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o777 == 0o700) {
+            return Ok(());
+        }
+        fs::create_dir_all(dir)?;
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
     }
+    #[cfg(not(unix))]
+    fs::create_dir_all(dir)?;
     Ok(())
 }
 
@@ -158,6 +164,33 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, vec!["settings.json"], "the temporary file is cleaned up");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_directories_are_made_or_narrowed_to_the_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        // (mode before, or none for a directory not there yet)
+        let cases = [
+            (None, "new/nested"),
+            (Some(0o755), "wide"),
+            (Some(0o700), "private"),
+            (Some(0o500), "read-only"),
+        ];
+        for (before, name) in cases {
+            let path = dir.path().join(name);
+            if let Some(mode) = before {
+                fs::create_dir(&path).unwrap();
+                fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            }
+            create_private_dir(&path).unwrap();
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{name}");
+        }
+        let file = dir.path().join("a-file");
+        fs::write(&file, "").unwrap();
+        assert!(create_private_dir(&file).is_err(), "a file is no directory");
     }
 
     #[test]
