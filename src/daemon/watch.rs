@@ -57,7 +57,8 @@ pub async fn ensure(shared: Arc<Shared>, session: Arc<Session>) {
             let config_dir = session.paths.config_dir.clone();
             let folders = shared.folders();
             // notify adds each watch through its own thread and waits for it: on the
-            // blocking pool, so the runtime goes on with the first fetch meanwhile.
+            // blocking pool, so the runtime goes on answering meanwhile (and with the first
+            // fetch, when the server was too slow to wait for).
             let set_up = tokio::task::spawn_blocking(move || watch(folders, state_dir, config_dir)).await;
             match set_up {
                 Ok(Some((watcher, changes))) => {
