@@ -6,7 +6,7 @@ use crate::report::{Report, Section};
 use crate::stats::seconds;
 use criterion::{BenchmarkId, Criterion};
 use elitea_tokens::domain::{DisplayType, Flavor, Profile, Secret};
-use elitea_tokens::ide::files;
+use elitea_tokens::ide::{files, git};
 use elitea_tokens::state::Ide;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -116,8 +116,10 @@ pub fn bench(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new(format!("{name}-apply"), lines), |b| {
                 b.iter(|| {
                     turn += 1;
+                    // As the daemon applies: the git check of the token's file starts first.
+                    let mut checks = git::Checks::start(files::token_file(&ws.path, ide));
                     let planned = plan(&ws.path, ide, &profiles[turn % 2], &tokens[turn % 2]);
-                    files::write(&ws.path, &planned, false).expect("written")
+                    files::write(&ws.path, &planned, false, &mut checks).expect("written")
                 })
             });
         }
@@ -136,7 +138,8 @@ pub fn run(estimates: &Estimates, report: &mut Report) {
          there: plan (the changed values located with the AST parser and replaced in place), then \
          the atomic write (temporary file, fsync, rename, directory fsync, owner-only for the file \
          holding the token) and, for that file, the git check (one `git status` in a real \
-         repository). Every iteration changes the file (two tokens or two projects in turn).",
+         repository, started before the plan, as the daemon starts it, and read after the \
+         write). Every iteration changes the file (two tokens or two projects in turn).",
         &[
             "file",
             "lines",

@@ -117,6 +117,18 @@ fn read_in(workspace: Option<&Path>, path: &Path) -> std::io::Result<Option<Stri
     }
 }
 
+/// Where VS Code's settings are, relative to the workspace; the one file that holds the token.
+const VSCODE_SETTINGS: &str = ".vscode/settings.json";
+
+/// The file of `ide` in `workspace` that [`plan`] puts the full token in, if any: the file to
+/// start a git check of ([`git::Checks`]) before planning.
+pub fn token_file(workspace: &Path, ide: Ide) -> Option<PathBuf> {
+    match ide {
+        Ide::Vscode => Some(workspace.join(VSCODE_SETTINGS)),
+        Ide::Jetbrains => None,
+    }
+}
+
 /// Why planning failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -142,7 +154,7 @@ pub fn plan(
     };
     match ide {
         Ide::Vscode => {
-            let relative = ".vscode/settings.json";
+            let relative = VSCODE_SETTINGS;
             let path = locate(workspace, relative);
             let existing = read_in(workspace, &path).map_err(io(&path))?;
             let text = existing.as_deref().unwrap_or("");
@@ -215,11 +227,13 @@ pub struct WrittenFile {
 }
 
 /// Writes planned files atomically. A file that holds a token is made owner-only, checked
-/// against git, and (with `add_to_gitignore`) added to the workspace's `.gitignore`.
+/// against git (by the check started in `checks`, or one made now), and (with
+/// `add_to_gitignore`) added to the workspace's `.gitignore`.
 pub fn write(
     workspace: &Path,
     files: &[PlannedFile],
     add_to_gitignore: bool,
+    checks: &mut git::Checks,
 ) -> std::io::Result<Vec<WrittenFile>> {
     let mut written = Vec::with_capacity(files.len());
     for file in files {
@@ -243,7 +257,7 @@ pub fn write(
             write_atomic(&file.path, file.content.as_bytes(), Access::OwnerOnly)?;
         }
         let mut status = if file.holds_token {
-            git::status(&file.path)
+            checks.status(&file.path)
         } else {
             GitStatus::Ignored
         };

@@ -3,7 +3,7 @@
 use crate::fsx::{Access, write_atomic};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 /// How git sees a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -28,18 +28,22 @@ impl GitStatus {
     }
 }
 
-/// Runs git in `dir` (without taking optional locks, so a check never blocks the user's own
-/// git); `None` when git cannot be run at all.
-fn git(dir: &Path, args: &[&str]) -> Option<std::process::Output> {
-    Command::new("git")
+/// git in `dir`, without taking optional locks, so a check never blocks the user's own git.
+fn git_command(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new("git");
+    command
         .arg("--no-optional-locks")
         .arg("-C")
         .arg(dir)
         .args(args)
         .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()
+        .stderr(Stdio::null());
+    command
+}
+
+/// Runs git in `dir`; `None` when git cannot be run at all.
+fn git(dir: &Path, args: &[&str]) -> Option<std::process::Output> {
+    git_command(dir, args).output().ok()
 }
 
 /// How git sees `file` (which need not exist yet).
@@ -70,6 +74,10 @@ pub fn status(file: &Path) -> GitStatus {
 /// One `git status` for a file that exists (every apply asks, so one process rather than
 /// three): `!!` ignored, `??` untracked, any other line or none at all (clean) tracked.
 fn status_of_existing(dir: &Path, file: &Path) -> GitStatus {
+    read_status(status_command(dir, file).output().ok())
+}
+
+fn status_command(dir: &Path, file: &Path) -> Command {
     let path = file.to_string_lossy();
     let args = [
         "status",
@@ -80,7 +88,11 @@ fn status_of_existing(dir: &Path, file: &Path) -> GitStatus {
         "--",
         &path,
     ];
-    let Some(output) = git(dir, &args) else {
+    git_command(dir, &args)
+}
+
+fn read_status(output: Option<std::process::Output>) -> GitStatus {
+    let Some(output) = output else {
         return GitStatus::GitMissing;
     };
     if !output.status.success() {
@@ -90,6 +102,53 @@ fn status_of_existing(dir: &Path, file: &Path) -> GitStatus {
         Some(b"!!") => GitStatus::Ignored,
         Some(b"??") => GitStatus::NotIgnored,
         _ => GitStatus::Tracked,
+    }
+}
+
+/// Checks of the files that will hold a token, started before those files are planned and
+/// written, so that git's start (most of a check's few milliseconds) runs alongside that work.
+/// What git answers for a file that exists depends on the index and the ignore rules, not on
+/// the file's content, so the write in between does not change it. A file that does not exist
+/// yet is checked when asked for, after it is written.
+#[derive(Debug, Default)]
+pub struct Checks {
+    started: Vec<(PathBuf, Child)>,
+}
+
+impl Checks {
+    pub fn start(files: impl IntoIterator<Item = PathBuf>) -> Checks {
+        let started = files
+            .into_iter()
+            .filter_map(|file| {
+                let dir = file.parent().filter(|_| file.exists())?;
+                let mut command = status_command(dir, &file);
+                let child = command.stdout(Stdio::piped()).spawn().ok()?;
+                Some((file, child))
+            })
+            .collect();
+        Checks { started }
+    }
+
+    /// How git sees `file`: the started check's answer, or a check made now.
+    pub fn status(&mut self, file: &Path) -> GitStatus {
+        match self.started.iter().position(|(started, _)| started == file) {
+            Some(at) => {
+                let (_, child) = self.started.swap_remove(at);
+                read_status(child.wait_with_output().ok())
+            }
+            None => status(file),
+        }
+    }
+}
+
+impl Drop for Checks {
+    /// Checks nobody asked for (planning failed) are stopped and reaped: `git status` without
+    /// optional locks writes nothing, so stopping it is safe.
+    fn drop(&mut self) {
+        for (_, child) in &mut self.started {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -185,8 +244,34 @@ mod tests {
                 GitStatus::NoRepository,
             ),
         ];
-        for (file, expected) in cases {
-            assert_eq!(status(&file), expected, "{}", file.display());
+        for (file, expected) in &cases {
+            assert_eq!(status(file), *expected, "{}", file.display());
+        }
+
+        // Started ahead, with the file rewritten (atomically, as an apply does) before the
+        // answer is read, the checks answer the same; a file that did not exist is checked
+        // once it does.
+        let mut checks = Checks::start(cases.iter().map(|(file, _)| file.clone()));
+        for (file, _) in &cases {
+            if file.parent().is_some_and(Path::exists) {
+                write_atomic(file, b"{\"rewritten\": true}", Access::OwnerOnly).unwrap();
+            }
+        }
+        for (file, expected) in &cases {
+            assert_eq!(checks.status(file), *expected, "started: {}", file.display());
+        }
+        assert!(checks.started.is_empty(), "every started check was read");
+
+        // Checks nobody reads are stopped and reaped when dropped.
+        let checks = Checks::start([root.join("tracked.json"), root.join("loose.json")]);
+        let pids: Vec<u32> = checks.started.iter().map(|(_, c)| c.id()).collect();
+        assert_eq!(pids.len(), 2, "both files exist, so both checks started");
+        drop(checks);
+        for pid in pids.into_iter().filter(|_| cfg!(target_os = "linux")) {
+            assert!(
+                !Path::new(&format!("/proc/{pid}")).exists(),
+                "check {pid} is reaped"
+            );
         }
     }
 }

@@ -6,5 +6,5 @@ pub mod git;
 pub mod jetbrains;
 pub mod vscode;
 
-pub use files::{PlannedFile, TOKEN_PLACEHOLDER, WrittenFile, plan, write};
+pub use files::{PlannedFile, TOKEN_PLACEHOLDER, WrittenFile, plan, token_file, write};
 pub use git::GitStatus;

@@ -119,6 +119,12 @@ impl Service {
         }
         let profile = self.profile(&request.choices).await?;
         let flavor = self.flavor(request.flavor);
+        let mut checks = ide::git::Checks::start(
+            request
+                .ides
+                .iter()
+                .filter_map(|ide| ide::token_file(&workspace, *ide)),
+        );
         // Plan every file first: a broken file stops everything before anything is written.
         let mut planned = Vec::new();
         for ide in &request.ides {
@@ -129,7 +135,7 @@ impl Service {
         }
         let mut files = Vec::new();
         for (ide, plan) in &planned {
-            let written = ide::write(&workspace, plan, request.gitignore).map_err(|e| {
+            let written = ide::write(&workspace, plan, request.gitignore, &mut checks).map_err(|e| {
                 Error::new(
                     ErrorKind::Local,
                     format!("cannot write in {}: {e}", workspace.display()),
