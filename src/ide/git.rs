@@ -148,8 +148,8 @@ impl Checks {
 }
 
 impl Drop for Checks {
-    /// Checks nobody asked for (planning failed) are stopped and reaped: `git status` without
-    /// optional locks writes nothing, so stopping it is safe.
+    /// Checks nobody asked for (a file failed to plan or to write) are stopped and reaped:
+    /// `git status` without optional locks writes nothing, so stopping it is safe.
     fn drop(&mut self) {
         for (_, child) in &mut self.started {
             let _ = child.kill();
