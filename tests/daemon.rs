@@ -443,29 +443,131 @@ fn list_hits(sandbox: &elitea_tokens::sandbox::Sandbox) -> u64 {
     sandbox.hits().get(&Route::ListTokens).copied().unwrap_or(0)
 }
 
-/// The list is fetched as soon as the `initialize` answer is out, before any call asks for
-/// it: the first `listTokens` answers from that fetch and the server is asked once.
-#[tokio::test]
-async fn the_list_is_fetched_once_the_initialize_answer_is_out() {
-    let sandbox = common::in_process_sandbox().await;
-    let home = tempfile::tempdir().unwrap();
-    let mut client = start(defaults(sandbox.url(), sandbox.bootstrap_token(), home.path()));
-    client.initialize(&[], json!({})).await;
+/// As [`start`], with the session and the list begun for `defaults` as the process starts,
+/// as `elitea-tokens serve` does.
+fn start_prefetched(defaults: Connection) -> TestClient {
+    let prefetch = daemon::Prefetch::start(defaults.clone());
+    assert!(prefetch.is_some(), "the prefetch thread starts");
+    let (client_write, server_read) = tokio::io::duplex(1 << 16);
+    let (server_write, client_read) = tokio::io::duplex(1 << 16);
+    tokio::spawn(daemon::serve_prefetched(
+        defaults,
+        prefetch,
+        server_read,
+        server_write,
+    ));
+    TestClient::new(client_read, client_write)
+}
+
+/// The two ways a daemon starts: fetching once `initialize` is answered, and from the
+/// process's start.
+type Start = fn(Connection) -> TestClient;
+
+const STARTS: [(&str, Start); 2] = [
+    ("after initialize", start),
+    ("with the process", start_prefetched),
+];
+
+/// Waits until the sandbox has been asked for the list `hits` times.
+async fn until_list_hits(sandbox: &elitea_tokens::sandbox::Sandbox, hits: u64, what: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while list_hits(&sandbox) == 0 {
+    while list_hits(sandbox) < hits {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the list is never fetched"
+            "{what}: the list is never fetched"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// The list is fetched before any call asks for it (as soon as the `initialize` answer is
+/// out, or as the process starts): the first `listTokens` answers from that fetch and the
+/// server is asked once.
+#[tokio::test]
+async fn the_list_is_fetched_once_the_initialize_answer_is_out() {
+    for (how, start) in STARTS {
+        let sandbox = common::in_process_sandbox().await;
+        let home = tempfile::tempdir().unwrap();
+        let mut client = start(defaults(sandbox.url(), sandbox.bootstrap_token(), home.path()));
+        client.initialize(&[], json!({})).await;
+        until_list_hits(&sandbox, 1, how).await;
+        let listed = client.request("elitea/listTokens", json!({})).await;
+        assert_eq!(listed["result"]["total"], 1, "{how}: {listed}");
+        assert_eq!(
+            list_hits(&sandbox),
+            1,
+            "{how}: the first call answers from the fetch at start"
+        );
+    }
+}
+
+/// Started with the process, the fetch needs no `initialize`, and what it opened keeps
+/// working once its thread (and its HTTP connection) is gone: a token created through the
+/// session it opened shows in the next list.
+#[tokio::test]
+async fn the_list_is_fetched_as_the_process_starts_and_its_session_lives_on() {
+    let sandbox = common::in_process_sandbox().await;
+    let home = tempfile::tempdir().unwrap();
+    let mut client = start_prefetched(defaults(sandbox.url(), sandbox.bootstrap_token(), home.path()));
+    until_list_hits(&sandbox, 1, "before initialize").await;
+    client.initialize(&[], json!({})).await;
     let listed = client.request("elitea/listTokens", json!({})).await;
     assert_eq!(listed["result"]["total"], 1, "{listed}");
-    assert_eq!(
-        list_hits(&sandbox),
-        1,
-        "the first call answers from the fetch at start"
-    );
+    assert_eq!(list_hits(&sandbox), 1, "answered from the fetch at start");
+    let created = client
+        .request("elitea/createToken", json!({"name": "after-start"}))
+        .await;
+    assert!(created.get("result").is_some(), "{created}");
+    let listed = client.request("elitea/listTokens", json!({})).await;
+    // The new token shows: the list was asked for again (by this call or the reminders').
+    assert_eq!(listed["result"]["total"], 2, "{listed}");
+}
+
+/// What was fetched at start is not used when `initialize` asks for another connection, when
+/// the first call asks for a refresh, or when a change came first.
+#[tokio::test]
+async fn the_fetch_at_start_is_left_when_it_cannot_stand_for_the_server() {
+    #[derive(Clone, Copy, Debug)]
+    enum Case {
+        AnotherServer,
+        Refresh,
+        CreatedFirst,
+    }
+    for case in [Case::AnotherServer, Case::Refresh, Case::CreatedFirst] {
+        let sandbox = common::in_process_sandbox().await;
+        let other = common::in_process_sandbox().await;
+        let home = tempfile::tempdir().unwrap();
+        let mut client = start_prefetched(defaults(sandbox.url(), sandbox.bootstrap_token(), home.path()));
+        until_list_hits(&sandbox, 1, "at start").await;
+        let options = match case {
+            Case::AnotherServer => json!({"server": other.url()}),
+            _ => json!({}),
+        };
+        client.initialize(&[], options).await;
+        let (params, total) = match case {
+            Case::AnotherServer => (json!({}), None),
+            Case::Refresh => (json!({"refresh": true}), Some(1)),
+            Case::CreatedFirst => {
+                let created = client
+                    .request("elitea/createToken", json!({"name": "first"}))
+                    .await;
+                assert!(created.get("result").is_some(), "{case:?}: {created}");
+                (json!({}), Some(2))
+            }
+        };
+        let listed = client.request("elitea/listTokens", params).await;
+        match case {
+            // The other server does not know this credential; what matters is who was asked.
+            Case::AnotherServer => {
+                until_list_hits(&other, 1, "the other server").await;
+                assert_eq!(list_hits(&sandbox), 1, "{case:?}: {listed}");
+            }
+            _ => {
+                assert_eq!(listed["result"]["total"], json!(total), "{case:?}: {listed}");
+                assert!(list_hits(&sandbox) >= 2, "{case:?}: the server asked again");
+            }
+        }
+    }
 }
 
 /// A first call that arrives while the fetch at start is under way waits for it, and when it
@@ -473,27 +575,29 @@ async fn the_list_is_fetched_once_the_initialize_answer_is_out() {
 /// asks again.
 #[tokio::test]
 async fn a_first_call_shares_the_fetch_at_start_and_its_failure() {
-    let sandbox = common::in_process_sandbox().await;
-    // A 500 is not retried: one fetch is one request, slow enough to be waited for.
-    sandbox.set_faults(vec![FaultRule {
-        route: Route::ListTokens,
-        latency: Duration::from_secs(2),
-        failure_rate: 1.0,
-        failure: Failure::Status(500),
-    }]);
-    let home = tempfile::tempdir().unwrap();
-    let mut client = start(defaults(sandbox.url(), sandbox.bootstrap_token(), home.path()));
-    client.initialize(&[], json!({})).await;
-    let first = client.request("elitea/listTokens", json!({})).await;
-    assert_eq!(first["error"]["data"]["kind"], "server_error", "{first}");
-    assert_eq!(
-        list_hits(&sandbox),
-        1,
-        "the first call waited for the fetch at start"
-    );
-    let second = client.request("elitea/listTokens", json!({})).await;
-    assert_eq!(second["error"]["data"]["kind"], "server_error", "{second}");
-    assert_eq!(list_hits(&sandbox), 2, "the next call asks again");
+    for (how, start) in STARTS {
+        let sandbox = common::in_process_sandbox().await;
+        // A 500 is not retried: one fetch is one request, slow enough to be waited for.
+        sandbox.set_faults(vec![FaultRule {
+            route: Route::ListTokens,
+            latency: Duration::from_secs(2),
+            failure_rate: 1.0,
+            failure: Failure::Status(500),
+        }]);
+        let home = tempfile::tempdir().unwrap();
+        let mut client = start(defaults(sandbox.url(), sandbox.bootstrap_token(), home.path()));
+        client.initialize(&[], json!({})).await;
+        let first = client.request("elitea/listTokens", json!({})).await;
+        assert_eq!(first["error"]["data"]["kind"], "server_error", "{how}: {first}");
+        assert_eq!(
+            list_hits(&sandbox),
+            1,
+            "{how}: the first call waited for the fetch at start"
+        );
+        let second = client.request("elitea/listTokens", json!({})).await;
+        assert_eq!(second["error"]["data"]["kind"], "server_error", "{how}: {second}");
+        assert_eq!(list_hits(&sandbox), 2, "{how}: the next call asks again");
+    }
 }
 
 /// A daemon that started signed out watches files from its first `elitea/login` on.

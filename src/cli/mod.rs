@@ -130,6 +130,10 @@ fn serve(args: &args::ServeArgs, verbose: u8) -> ExitCode {
     };
     init_logs(verbose, tracing::Level::INFO, writer, false);
     crate::memory::keep_large_buffers_apart();
+    // The session and the token list start now, on a thread of their own, while the runtime
+    // starts and `initialize` is read and answered (see `daemon::prefetch`).
+    let defaults = crate::daemon::default_connection();
+    let prefetch = crate::daemon::Prefetch::start(defaults.clone());
     // Blocking-pool threads (a keyring; stdin and stdout when neither pipes nor sockets) stay
     // parked rather than exit after tokio's default 10 s: an idle daemon wakes only for its
     // deadlines.
@@ -144,7 +148,7 @@ fn serve(args: &args::ServeArgs, verbose: u8) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(crate::daemon::serve_stdio());
+    runtime.block_on(crate::daemon::serve_stdio(defaults, prefetch));
     // A client may keep stdin open after `exit`; a thread blocked reading it (a terminal's)
     // must not hold the process.
     runtime.shutdown_background();

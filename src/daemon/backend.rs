@@ -4,6 +4,7 @@
 
 use super::actor::Actor;
 use super::ext::{self, *};
+use super::prefetch::Prefetch;
 use super::scheduler::InUse;
 use crate::domain::{Expiration, PageSize, Query, Secret, Token};
 use crate::error::{Error, ErrorKind};
@@ -96,6 +97,10 @@ pub struct Shared {
     /// What `initialize` asked for, until the session opens: `initialize` answers at once and
     /// the session (credential, client, state) opens once that answer is written.
     pub pending: std::sync::Mutex<Option<Connection>>,
+    /// The session and list started with the process (see `prefetch`), while `initialize` has
+    /// not ruled them out: the session goes to the first caller of `session`, the list to the
+    /// first fetch.
+    pub prefetch: std::sync::Mutex<Option<Prefetch>>,
     pub memory: RwLock<Memory>,
     pub actor: Actor,
     /// Wakes the reminder scheduler to plan again.
@@ -122,9 +127,17 @@ impl Shared {
             let Some(connection) = pending else {
                 return Err(invalid("the daemon is not initialized yet"));
             };
-            let opened = Session::open(&connection, CredentialSource::Resolve)
-                .await
-                .map(Arc::new);
+            let prefetched = match self.take_prefetched(|p| p.session.take()) {
+                Some(opening) => opening.await.ok(),
+                None => None,
+            };
+            let opened = match prefetched {
+                Some(opened) => opened,
+                // None started, or its thread ended without an answer.
+                None => Session::open(&connection, CredentialSource::Resolve)
+                    .await
+                    .map(Arc::new),
+            };
             match &opened {
                 Ok(session) => {
                     self.reload_state(session);
@@ -137,6 +150,15 @@ impl Shared {
             Some(opened) => Self::answer(opened),
             None => Err(invalid("the daemon is not initialized yet")),
         }
+    }
+
+    /// A part of what was started with the process, taken at most once.
+    fn take_prefetched<T>(&self, part: impl FnOnce(&mut Prefetch) -> Option<T>) -> Option<T> {
+        self.prefetch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .and_then(part)
     }
 
     fn answer(opened: &Result<Arc<Session>, Error>) -> Result<Arc<Session>, jsonrpc::Error> {
@@ -185,6 +207,8 @@ impl Shared {
 
     /// Forgets the token list so the next read asks the server.
     pub fn invalidate(&self) {
+        // A list fetched at start is now out of date too.
+        drop(self.take_prefetched(|p| p.list.take()));
         let mut memory = self.memory_mut();
         memory.tokens_dirty = true;
         memory.generation += 1;
@@ -230,7 +254,7 @@ impl Shared {
         };
         let outcome = match waited_for {
             Some(error) => Err(error),
-            None => self.fetch(session).await,
+            None => self.fetch(session, refresh).await,
         };
         match outcome {
             Ok(answer) => Ok(answer),
@@ -249,10 +273,25 @@ impl Shared {
         }
     }
 
-    /// One GET of the list, remembered: the list when it came, the failure when not.
-    async fn fetch(&self, session: &Session) -> Result<(TokenList, DateTime<Utc>, bool), Error> {
-        let (now, generation) = (session.service.now(), self.memory().generation);
-        let fetched = session.service.client().list_tokens().await;
+    /// One GET of the list, remembered: the list when it came, the failure when not. The
+    /// first fetch takes the one started with the process instead, unless it is a refresh.
+    async fn fetch(
+        &self,
+        session: &Session,
+        refresh: bool,
+    ) -> Result<(TokenList, DateTime<Utc>, bool), Error> {
+        let generation = self.memory().generation;
+        let prefetched = match self.take_prefetched(|p| p.list.take()) {
+            Some(fetching) if !refresh => fetching.await.ok(),
+            _ => None,
+        };
+        let (fetched, now) = match prefetched {
+            Some(fetched) => fetched,
+            None => {
+                let now = session.service.now();
+                (session.service.client().list_tokens().await, now)
+            }
+        };
         let mut memory = self.memory_mut();
         memory.fetches += 1;
         match fetched {
@@ -439,6 +478,7 @@ impl Backend {
         client: Client,
         defaults: Connection,
         initialize_answered: tokio::sync::watch::Receiver<bool>,
+        prefetch: Option<Prefetch>,
     ) -> Backend {
         Backend {
             defaults,
@@ -448,6 +488,7 @@ impl Backend {
                 folders: RwLock::default(),
                 session: tokio::sync::RwLock::new(None),
                 pending: std::sync::Mutex::new(None),
+                prefetch: std::sync::Mutex::new(prefetch),
                 memory: RwLock::default(),
                 actor: Actor::spawn(),
                 reschedule: tokio::sync::Notify::new(),
@@ -516,6 +557,7 @@ impl Backend {
                 let session = Arc::new(session);
                 shared.reload_state(&session);
                 shared.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
+                shared.prefetch.lock().unwrap_or_else(|e| e.into_inner()).take();
                 *shared.session.write().await = Some(Ok(session));
                 shared.invalidate();
                 // Another sign-in's list is no fallback for this one.
@@ -842,6 +884,13 @@ impl LanguageServer for Backend {
             ..defaults
         };
         *self.shared.options.write().unwrap_or_else(|e| e.into_inner()) = options;
+        {
+            let mut prefetch = self.shared.prefetch.lock().unwrap_or_else(|e| e.into_inner());
+            if prefetch.as_ref().is_some_and(|p| !p.serves(&connection)) {
+                tracing::debug!("initialize names another connection than the one opened at start");
+                *prefetch = None;
+            }
+        }
         *self.shared.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(connection);
         self.warm_up_after_answer();
         Ok(InitializeResult {

@@ -5,12 +5,14 @@
 mod actor;
 mod backend;
 pub mod ext;
+mod prefetch;
 mod scheduler;
 mod stdio;
 mod transport;
 mod watch;
 
 pub use backend::{APPLICATION_ERROR, Backend};
+pub use prefetch::Prefetch;
 
 use crate::clock::SystemClock;
 use crate::domain::Secret;
@@ -32,13 +34,15 @@ pub fn default_connection() -> Connection {
     }
 }
 
-/// The service with every `elitea/*` method registered; `initialize` starts from `defaults`;
+/// The service with every `elitea/*` method registered; `initialize` starts from `defaults`
+/// and takes what `prefetch` opened for them when it asks for the same connection;
 /// `initialize_answered` turns true once the `initialize` answer is written.
 fn service(
     defaults: Connection,
+    prefetch: Option<Prefetch>,
     initialize_answered: tokio::sync::watch::Receiver<bool>,
 ) -> (LspService<Backend>, ClientSocket) {
-    LspService::build(move |client| Backend::new(client, defaults, initialize_answered))
+    LspService::build(move |client| Backend::new(client, defaults, initialize_answered, prefetch))
         .custom_method(ext::STATUS, Backend::status)
         .custom_method(ext::LOGIN, Backend::login)
         .custom_method(ext::LIST_TOKENS, Backend::list_tokens)
@@ -51,10 +55,11 @@ fn service(
         .finish()
 }
 
-/// Serves the editor on standard input and output until it exits or closes its input.
-pub async fn serve_stdio() {
+/// Serves the editor on standard input and output until it exits or closes its input,
+/// starting from `defaults` (see [`default_connection`]) and what `prefetch` opened for them.
+pub async fn serve_stdio(defaults: Connection, prefetch: Option<Prefetch>) {
     let (input, output, restore) = stdio::open();
-    serve(input, output).await;
+    serve_prefetched(defaults, prefetch, input, output).await;
     restore.apply();
 }
 
@@ -67,13 +72,22 @@ where
     serve_with(default_connection(), input, output).await;
 }
 
+/// As [`serve_with`], with the session and list [`Prefetch::start`] began for `defaults`.
+pub async fn serve_prefetched<I, O>(defaults: Connection, prefetch: Option<Prefetch>, input: I, output: O)
+where
+    I: AsyncRead + Unpin + Send + 'static,
+    O: AsyncWrite + Unpin,
+{
+    let (answered, initialize_answered) = tokio::sync::watch::channel(false);
+    let (service, socket) = service(defaults, prefetch, initialize_answered);
+    transport::run(input, output, service, socket, answered).await;
+}
+
 /// As [`serve`], starting from `defaults` (tests give paths, a store and a clock).
 pub async fn serve_with<I, O>(defaults: Connection, input: I, output: O)
 where
     I: AsyncRead + Unpin + Send + 'static,
     O: AsyncWrite + Unpin,
 {
-    let (answered, initialize_answered) = tokio::sync::watch::channel(false);
-    let (service, socket) = service(defaults, initialize_answered);
-    transport::run(input, output, service, socket, answered).await;
+    serve_prefetched(defaults, None, input, output).await;
 }
