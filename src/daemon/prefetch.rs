@@ -35,34 +35,31 @@ impl Prefetch {
         let (session_sender, session) = oneshot::channel();
         let (list_sender, list) = oneshot::channel();
         let opening = connection.clone();
-        let thread = std::thread::Builder::new()
-            .name("elitea-prefetch".into())
-            .spawn(move || {
-                // Its own runtime: the daemon's starts meanwhile on the main thread. The HTTP
-                // connection ends with it; the daemon's next request opens another.
-                let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        spawn_beside_this_thread("elitea-prefetch", move || {
+            // Its own runtime: the daemon's starts meanwhile on the main thread. The HTTP
+            // connection ends with it; the daemon's next request opens another.
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            runtime.block_on(async move {
+                let opened = Session::open(&opening, CredentialSource::Resolve)
+                    .await
+                    .map(Arc::new);
+                let session = opened.as_ref().ok().map(Arc::clone);
+                if session_sender.send(opened).is_err() {
+                    return;
+                }
+                let Some(session) = session else {
                     return;
                 };
-                runtime.block_on(async move {
-                    let opened = Session::open(&opening, CredentialSource::Resolve)
-                        .await
-                        .map(Arc::new);
-                    let session = opened.as_ref().ok().map(Arc::clone);
-                    if session_sender.send(opened).is_err() {
-                        return;
-                    }
-                    let Some(session) = session else {
-                        return;
-                    };
-                    let started = session.service.now();
-                    let fetched = session.service.client().list_tokens().await;
-                    let _ = list_sender.send((fetched, started));
-                });
-                // A keyring read may have left a blocking thread behind; nothing waits on it.
-                runtime.shutdown_background();
-            })
-            .ok()?;
-        run_beside_this_thread(&thread);
+                let started = session.service.now();
+                let fetched = session.service.client().list_tokens().await;
+                let _ = list_sender.send((fetched, started));
+            });
+            // A keyring read may have left a blocking thread behind; nothing waits on it.
+            runtime.shutdown_background();
+        })
+        .ok()?;
         Some(Prefetch {
             opened_for: connection,
             session: Some(session),
@@ -81,28 +78,85 @@ impl Prefetch {
     }
 }
 
-/// Moves `thread` off the CPU the caller runs on. Linux starts a new thread on its parent's
-/// CPU, and an idle CPU takes no work from a busy one until it next wakes; so the thread would
-/// wait for the main thread to answer `initialize` and block, and start no sooner than it
-/// would without a thread. Only CPUs the process may already use are kept.
-#[cfg(target_os = "linux")]
-fn run_beside_this_thread(thread: &std::thread::JoinHandle<()>) {
-    use std::os::unix::thread::JoinHandleExt;
-    let size = std::mem::size_of::<libc::cpu_set_t>();
-    // SAFETY: `cpu_set_t` is plain data, for which all zeroes is the empty set; the calls get
-    // its true size, and `thread` is a live thread (its handle is held, so it is not reaped).
-    unsafe {
-        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
-        let here = libc::sched_getcpu();
-        if here < 0 || libc::sched_getaffinity(0, size, &mut allowed) != 0 {
-            return;
+/// Starts `work` on a thread on another CPU than the caller's. Linux starts a new thread on
+/// its parent's CPU, and an idle CPU takes no work from a busy one until it next wakes; so the
+/// thread would wait for the main thread to answer `initialize` and block, and start no sooner
+/// than it would without a thread. Once running, the thread gets back every CPU the process may
+/// use, so neither it nor the threads it starts (a keyring's D-Bus connection) stay confined.
+fn spawn_beside_this_thread(
+    name: &str,
+    work: impl FnOnce() + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let cpus = cpus::allowed();
+    // Held until the thread is placed, so that it cannot undo the placement before it is made.
+    let placing = Arc::new(std::sync::Mutex::new(()));
+    let placed = placing.lock().unwrap_or_else(|e| e.into_inner());
+    let thread = std::thread::Builder::new().name(name.into()).spawn({
+        let placing = Arc::clone(&placing);
+        move || {
+            drop(placing.lock().unwrap_or_else(|e| e.into_inner()));
+            cpus::run_on(cpus.as_ref());
+            work();
         }
-        libc::CPU_CLR(here as usize, &mut allowed);
-        if libc::CPU_COUNT(&allowed) > 0 {
-            libc::pthread_setaffinity_np(thread.as_pthread_t(), size, &allowed);
+    })?;
+    cpus::move_off_this_cpu(&thread, cpus.as_ref());
+    drop(placed);
+    Ok(thread)
+}
+
+/// CPU affinity, where Linux lets a process choose it; elsewhere, nothing.
+#[cfg(target_os = "linux")]
+mod cpus {
+    use libc::cpu_set_t;
+    use std::mem::size_of;
+
+    /// The CPUs the process may use; `None` if they cannot be read.
+    pub fn allowed() -> Option<cpu_set_t> {
+        // SAFETY: all zeroes is the empty set (plain data), and the call gets its true size.
+        unsafe {
+            let mut allowed: cpu_set_t = std::mem::zeroed();
+            (libc::sched_getaffinity(0, size_of::<cpu_set_t>(), &mut allowed) == 0).then_some(allowed)
+        }
+    }
+
+    /// Lets the calling thread run on `cpus`.
+    pub fn run_on(cpus: Option<&cpu_set_t>) {
+        if let Some(cpus) = cpus {
+            // SAFETY: a valid set, passed with its true size; 0 names the calling thread.
+            unsafe {
+                libc::sched_setaffinity(0, size_of::<cpu_set_t>(), cpus);
+            }
+        }
+    }
+
+    /// Moves `thread` to the CPUs of `cpus` other than the caller's, if there are any.
+    pub fn move_off_this_cpu(thread: &std::thread::JoinHandle<()>, cpus: Option<&cpu_set_t>) {
+        use std::os::unix::thread::JoinHandleExt;
+        let Some(&cpus) = cpus else {
+            return;
+        };
+        let mut elsewhere = cpus;
+        // SAFETY: the CPU number is checked to be one before it is cleared from a valid set;
+        // `thread` is live (its handle is held, so it is not reaped), and the call gets the
+        // set's true size.
+        unsafe {
+            let here = libc::sched_getcpu();
+            if here < 0 {
+                return;
+            }
+            libc::CPU_CLR(here as usize, &mut elsewhere);
+            if libc::CPU_COUNT(&elsewhere) > 0 {
+                libc::pthread_setaffinity_np(thread.as_pthread_t(), size_of::<cpu_set_t>(), &elsewhere);
+            }
         }
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn run_beside_this_thread(_: &std::thread::JoinHandle<()>) {}
+mod cpus {
+    pub fn allowed() -> Option<()> {
+        None
+    }
+    pub fn run_on(_: Option<&()>) {}
+    pub fn move_off_this_cpu(_: &std::thread::JoinHandle<()>, _: Option<&()>) {}
+}
