@@ -1009,3 +1009,75 @@ fn auto_passes_over_a_locked_secret_service() {
         eprintln!("locked secret service: {report}");
     }
 }
+
+/// A daemon whose credential is in the Secret Service: the thread started with the process
+/// reads it there and fetches the list, and the daemon goes on using the store from its own
+/// runtime (a created token's value is kept there, and the list says so).
+#[test]
+fn the_daemon_starts_from_a_credential_in_the_secret_service() {
+    const TEST: &str = "the_daemon_starts_from_a_credential_in_the_secret_service";
+    if !is_child(TEST) {
+        if let Some(report) = rerun_with_gnome_keyring(TEST, true) {
+            eprintln!("secret service: {report}");
+        }
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let sandbox = common::SandboxProcess::start().await;
+        let home = sandbox.home.path().display().to_string();
+        let login = common::run_binary_with_stdin(
+            &["--json", "login", "--server", &sandbox.server],
+            &[("ELITEA_TOKENS_HOME", &home)],
+            &format!("{}\n", sandbox.token),
+        )
+        .await;
+        assert_eq!(login.code, 0, "{}", login.stderr);
+        let login: serde_json::Value = serde_json::from_str(&login.stdout).unwrap();
+        assert_eq!(login["secret_store"], "keyring", "{login}");
+
+        let mut daemon = tokio::process::Command::new(common::BIN)
+            .arg("serve")
+            .env_remove("ELITEA_SERVER")
+            .env_remove("ELITEA_TOKEN")
+            .env("ELITEA_TOKENS_HOME", &home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let (stdout, stdin) = (daemon.stdout.take().unwrap(), daemon.stdin.take().unwrap());
+        let mut client = common::lsp::TestClient::new(stdout, stdin);
+        client.initialize(&[], serde_json::json!({})).await;
+        let row = |listed: &serde_json::Value, name: &str| {
+            listed["result"]["tokens"]
+                .as_array()
+                .and_then(|rows| rows.iter().find(|row| row["name"] == name).cloned())
+                .unwrap_or_else(|| panic!("no `{name}` in {listed}"))
+        };
+        let listed = client.request("elitea/listTokens", serde_json::json!({})).await;
+        assert_eq!(listed["result"]["total"], 1, "{listed}");
+
+        let created = client
+            .request(
+                "elitea/createToken",
+                serde_json::json!({"name": "kept-in-the-keyring"}),
+            )
+            .await;
+        assert_eq!(created["result"]["storedIn"], "keyring", "{created}");
+        let listed = client.request("elitea/listTokens", serde_json::json!({})).await;
+        assert_eq!(listed["result"]["total"], 2, "{listed}");
+        assert_eq!(row(&listed, "kept-in-the-keyring")["stored"], true, "{listed}");
+        client.request("shutdown", serde_json::Value::Null).await;
+        client.notify("exit", serde_json::json!(null)).await;
+        let status = tokio::time::timeout(Duration::from_secs(10), daemon.wait())
+            .await
+            .expect("the daemon exits")
+            .unwrap();
+        assert!(status.success(), "{status}");
+    });
+}
