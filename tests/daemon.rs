@@ -443,8 +443,8 @@ fn list_hits(sandbox: &elitea_tokens::sandbox::Sandbox) -> u64 {
     sandbox.hits().get(&Route::ListTokens).copied().unwrap_or(0)
 }
 
-/// As [`start`], with the session and the list begun for `defaults` as the process starts,
-/// as `elitea-tokens serve` does.
+/// As [`start`], with the list fetched for `defaults` as the process starts, as
+/// `elitea-tokens serve` does.
 fn start_prefetched(defaults: Connection) -> TestClient {
     let prefetch = daemon::Prefetch::start(defaults.clone());
     assert!(prefetch.is_some(), "the prefetch thread starts");
@@ -501,11 +501,11 @@ async fn the_list_is_fetched_once_the_initialize_answer_is_out() {
     }
 }
 
-/// Started with the process, the fetch needs no `initialize`, and what it opened keeps
-/// working once its thread (and its HTTP connection) is gone: a token created through the
-/// session it opened shows in the next list.
+/// Started with the process, the fetch needs no `initialize`, and the daemon goes on with its
+/// own session once the thread (with its session and HTTP connection) is gone: a token created
+/// then shows in the next list.
 #[tokio::test]
-async fn the_list_is_fetched_as_the_process_starts_and_its_session_lives_on() {
+async fn the_list_is_fetched_as_the_process_starts_and_the_daemon_goes_on_without_it() {
     let sandbox = common::in_process_sandbox().await;
     let home = tempfile::tempdir().unwrap();
     let mut client = start_prefetched(defaults(sandbox.url(), sandbox.bootstrap_token(), home.path()));
@@ -802,4 +802,28 @@ async fn the_first_list_and_the_scheduler_share_one_fetch() {
         .await;
     assert_eq!(refreshed["result"]["stale"], false, "{refreshed}");
     assert_eq!(lists(&sandbox), Some(2));
+}
+
+/// A create whose answer is cut off may still have made the token, so a failed change asks the
+/// server for the list again rather than answering from memory.
+#[tokio::test]
+async fn a_failed_create_still_asks_the_server_again() {
+    let sandbox = common::in_process_sandbox().await;
+    let home = tempfile::tempdir().unwrap();
+    let mut client = start(defaults(sandbox.url(), sandbox.bootstrap_token(), home.path()));
+    client.initialize(&[], json!({})).await;
+    let listed = client.request("elitea/listTokens", json!({})).await;
+    assert_eq!(listed["result"]["total"], 1, "{listed}");
+    // The server makes the token and the answer arrives cut in half.
+    sandbox.set_faults(vec!["create:fail=1:truncated".parse().unwrap()]);
+    let created = client
+        .request("elitea/createToken", json!({"name": "answer-lost"}))
+        .await;
+    assert!(created.get("error").is_some(), "{created}");
+    sandbox.set_faults(Vec::new());
+    let listed = client.request("elitea/listTokens", json!({})).await;
+    assert_eq!(
+        listed["result"]["total"], 2,
+        "the token made on the server shows: {listed}"
+    );
 }

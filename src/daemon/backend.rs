@@ -95,11 +95,11 @@ pub struct Shared {
     pub folders: RwLock<Vec<PathBuf>>,
     pub session: tokio::sync::RwLock<Option<Result<Arc<Session>, Error>>>,
     /// What `initialize` asked for, until the session opens: `initialize` answers at once and
-    /// the session (credential, client, state) opens once that answer is written.
+    /// the session (credential, client, state) opens once that answer is written (the list
+    /// may be on its way already, see `prefetch`).
     pub pending: std::sync::Mutex<Option<Connection>>,
-    /// The session and list started with the process (see `prefetch`), while `initialize` has
-    /// not ruled them out: the session goes to the first caller of `session`, the list to the
-    /// first fetch.
+    /// The list fetched as the process started (see `prefetch`), while `initialize` has not
+    /// ruled it out; the first fetch takes it.
     pub prefetch: std::sync::Mutex<Option<Prefetch>>,
     pub memory: RwLock<Memory>,
     pub actor: Actor,
@@ -123,21 +123,14 @@ impl Shared {
         // The first caller opens it; the others wait on the lock and find it open.
         let mut slot = self.session.write().await;
         if slot.is_none() {
-            let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
+            // Cloned, not taken: a caller cancelled while it opens must leave it for the next.
+            let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let Some(connection) = pending else {
                 return Err(invalid("the daemon is not initialized yet"));
             };
-            let prefetched = match self.take_prefetched(|p| p.session.take()) {
-                Some(opening) => opening.await.ok(),
-                None => None,
-            };
-            let opened = match prefetched {
-                Some(opened) => opened,
-                // None started, or its thread ended without an answer.
-                None => Session::open(&connection, CredentialSource::Resolve)
-                    .await
-                    .map(Arc::new),
-            };
+            let opened = Session::open(&connection, CredentialSource::Resolve)
+                .await
+                .map(Arc::new);
             match &opened {
                 Ok(session) => {
                     self.reload_state(session);
@@ -145,6 +138,7 @@ impl Shared {
                 Err(e) => tracing::warn!("not connected: {}", e.message),
             }
             *slot = Some(opened);
+            self.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
         }
         match &*slot {
             Some(opened) => Self::answer(opened),
@@ -152,13 +146,13 @@ impl Shared {
         }
     }
 
-    /// A part of what was started with the process, taken at most once.
-    fn take_prefetched<T>(&self, part: impl FnOnce(&mut Prefetch) -> Option<T>) -> Option<T> {
+    /// The list fetched as the process started, taken at most once.
+    fn take_prefetched(&self) -> Option<tokio::sync::oneshot::Receiver<super::prefetch::Fetched>> {
         self.prefetch
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_mut()
-            .and_then(part)
+            .and_then(|p| p.list.take())
     }
 
     fn answer(opened: &Result<Arc<Session>, Error>) -> Result<Arc<Session>, jsonrpc::Error> {
@@ -205,10 +199,18 @@ impl Shared {
         reloaded
     }
 
+    /// After a create, delete or rotation, whatever its outcome: a failure may still have
+    /// changed the server or the files on the way (a write whose answer was lost, a delete whose
+    /// local clean-up failed), so the list is asked for again and the state read again.
+    pub fn changes_attempted(&self, session: &Session) {
+        self.invalidate();
+        self.reload_state(session);
+    }
+
     /// Forgets the token list so the next read asks the server.
     pub fn invalidate(&self) {
         // A list fetched at start is now out of date too.
-        drop(self.take_prefetched(|p| p.list.take()));
+        drop(self.take_prefetched());
         let mut memory = self.memory_mut();
         memory.tokens_dirty = true;
         memory.generation += 1;
@@ -281,7 +283,7 @@ impl Shared {
         refresh: bool,
     ) -> Result<(TokenList, DateTime<Utc>, bool), Error> {
         let generation = self.memory().generation;
-        let prefetched = match self.take_prefetched(|p| p.list.take()) {
+        let prefetched = match self.take_prefetched() {
             Some(fetching) if !refresh => fetching.await.ok(),
             _ => None,
         };
@@ -459,9 +461,8 @@ pub async fn run_rotation(
     if let Some(reporter) = reporter {
         let _ = reporter.await;
     }
+    shared.changes_attempted(session);
     let report = report?;
-    shared.invalidate();
-    shared.reload_state(session);
     shared.notify_changed("rotated").await;
     Ok(report)
 }
@@ -622,10 +623,9 @@ impl Backend {
             .actor
             .run(async move { worker.service.create(&params.name, expiration).await })
             .await
-            .ok_or_else(|| invalid("the daemon is shutting down"))?
-            .map_err(rpc_error)?;
-        self.shared.invalidate();
-        self.shared.reload_state(&session);
+            .ok_or_else(|| invalid("the daemon is shutting down"))?;
+        self.shared.changes_attempted(&session);
+        let created = created.map_err(rpc_error)?;
         self.shared.notify_changed("created").await;
         let now = session.service.now();
         let (stored_in, store_problem) = match &created.stored_in {
@@ -741,10 +741,9 @@ impl Backend {
                 worker.service.delete(&token).await
             })
             .await
-            .ok_or_else(|| invalid("the daemon is shutting down"))?
-            .map_err(rpc_error)?;
-        self.shared.invalidate();
-        self.shared.reload_state(&session);
+            .ok_or_else(|| invalid("the daemon is shutting down"))?;
+        self.shared.changes_attempted(&session);
+        let deleted = deleted.map_err(rpc_error)?;
         self.shared.notify_changed("deleted").await;
         let d = deleted.token;
         Ok(DeleteTokenResult {
@@ -827,7 +826,8 @@ impl Backend {
 }
 
 impl Backend {
-    /// Once the `initialize` answer is out, opens the session and fetches the token list, so
+    /// Once the `initialize` answer is out, opens the session and fetches the token list (or
+    /// takes the one fetched as the process started), so
     /// the work overlaps the client reading that answer, sending `initialized` and making its
     /// first call, which then finds the list in memory or on its way. It waits for the answer
     /// to be written, so it never delays it. The list is what a client's first view and the
@@ -887,7 +887,7 @@ impl LanguageServer for Backend {
         {
             let mut prefetch = self.shared.prefetch.lock().unwrap_or_else(|e| e.into_inner());
             if prefetch.as_ref().is_some_and(|p| !p.serves(&connection)) {
-                tracing::debug!("initialize names another connection than the one opened at start");
+                tracing::debug!("initialize names another connection than the list was fetched for at start");
                 *prefetch = None;
             }
         }
