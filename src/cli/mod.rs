@@ -130,7 +130,7 @@ fn serve(args: &args::ServeArgs, verbose: u8) -> ExitCode {
     };
     init_logs(verbose, tracing::Level::INFO, writer, false);
     crate::memory::keep_large_buffers_apart();
-    // The session and the token list start now, on a thread of their own, while the runtime
+    // The token list is fetched from now, on a thread of its own, while the runtime
     // starts and `initialize` is read and answered (see `daemon::prefetch`).
     let defaults = crate::daemon::default_connection();
     let prefetch = crate::daemon::Prefetch::start(defaults.clone());

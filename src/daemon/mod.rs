@@ -35,7 +35,7 @@ pub fn default_connection() -> Connection {
 }
 
 /// The service with every `elitea/*` method registered; `initialize` starts from `defaults`
-/// and takes what `prefetch` opened for them when it asks for the same connection;
+/// and takes the list `prefetch` fetched for them when it asks for the same connection;
 /// `initialize_answered` turns true once the `initialize` answer is written.
 fn service(
     defaults: Connection,
@@ -56,7 +56,7 @@ fn service(
 }
 
 /// Serves the editor on standard input and output until it exits or closes its input,
-/// starting from `defaults` (see [`default_connection`]) and what `prefetch` opened for them.
+/// starting from `defaults` (see [`default_connection`]) and the list `prefetch` fetched for them.
 pub async fn serve_stdio(defaults: Connection, prefetch: Option<Prefetch>) {
     let (input, output, restore) = stdio::open();
     serve_prefetched(defaults, prefetch, input, output).await;
@@ -72,7 +72,7 @@ where
     serve_with(default_connection(), input, output).await;
 }
 
-/// As [`serve_with`], with the session and list [`Prefetch::start`] began for `defaults`.
+/// As [`serve_with`], with the list [`Prefetch::start`] began to fetch for `defaults`.
 pub async fn serve_prefetched<I, O>(defaults: Connection, prefetch: Option<Prefetch>, input: I, output: O)
 where
     I: AsyncRead + Unpin + Send + 'static,
