@@ -86,10 +86,11 @@ pub fn run(settings: &Settings, report: &mut Report) {
         "A fresh daemon per sample (initialized, nothing cached), then the time from sending \
          `elitea/listTokens` (default page) to reading its answer: the session, one HTTP GET of the \
          whole list from a sandbox process, parsing, search, sort, the page's rows and the JSON-RPC \
-         answer. The daemon opens its session (credential, HTTP client, state) and starts the GET on \
-         a thread of its own as its process starts, while it answers `initialize`; the suite sends \
-         `initialized` and the call as soon as it has read that answer, so the call still waits for \
-         the rest of that work. The reference is the same GET with reqwest alone \
+         answer. The daemon starts the GET on a thread of its own as its process starts (with its \
+         own credential read and HTTP client), while it answers `initialize`, and opens its session \
+         once that answer is written; the suite sends `initialized` and the call as soon as it has \
+         read that answer, so the call still waits for the rest of that work. The reference is the \
+         same GET with reqwest alone \
          (a new client built inside the timing, no root certificates loaded for `http://`, the whole \
          body read, nothing parsed), run \
          alternately with the daemon.",
