@@ -558,8 +558,8 @@ impl Backend {
                 let session = Arc::new(session);
                 shared.reload_state(&session);
                 shared.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
-                shared.prefetch.lock().unwrap_or_else(|e| e.into_inner()).take();
                 *shared.session.write().await = Some(Ok(session));
+                // Drops the list fetched at start too.
                 shared.invalidate();
                 // Another sign-in's list is no fallback for this one.
                 shared.memory_mut().tokens = None;

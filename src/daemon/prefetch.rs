@@ -84,8 +84,9 @@ impl Prefetch {
 /// thread first ran on its parent's CPU once the parent blocked, even with the other CPU idle
 /// (a thread spawned while its parent spun for 0.6 ms first ran after 0.65 ms, and after
 /// 0.09 ms when moved); so it would wait for the main thread to answer `initialize`, and start
-/// no sooner than the work would without a thread. Once running, the thread gets back every CPU the process may
-/// use, so neither it nor the threads it starts (a keyring's D-Bus connection) stay confined.
+/// no sooner than the work would without a thread. Once running, the thread gets back every CPU
+/// the process may use, so neither it nor the threads it starts (a keyring's D-Bus connection)
+/// stay confined.
 fn spawn_beside_this_thread(
     name: &str,
     work: impl FnOnce() + Send + 'static,
