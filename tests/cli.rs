@@ -392,3 +392,38 @@ async fn elitea_log_chooses_what_is_logged_and_warns_when_it_cannot_be_read() {
         );
     }
 }
+
+#[tokio::test]
+async fn serve_takes_its_options_with_or_without_the_parser() {
+    let home = tempfile::tempdir().unwrap();
+    let home_dir = home.path().to_str().unwrap();
+    let log = home.path().join("daemon.log");
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}"#;
+    let initialize = format!("Content-Length: {}\r\n\r\n{body}", body.len());
+    // (arguments, exit code, expected on stdout, expected on stderr). Editors pass nothing or
+    // `--stdio`, which skip the command-line parser; anything else goes through it.
+    let cases: [(&[&str], i32, &str, &str); 5] = [
+        (&["serve"], 0, r#""name":"elitea-tokens""#, ""),
+        (&["serve", "--stdio"], 0, r#""name":"elitea-tokens""#, ""),
+        (
+            &["serve", "--log-file", log.to_str().unwrap(), "-v"],
+            0,
+            r#""name":"elitea-tokens""#,
+            "",
+        ),
+        (
+            &["serve", "--stdio", "--port", "1"],
+            2,
+            "",
+            "unexpected argument '--port'",
+        ),
+        (&["serve", "--help"], 0, "--log-file", ""),
+    ];
+    for (args, code, stdout, stderr) in cases {
+        let out = common::run_binary_with_stdin(args, &[("ELITEA_TOKENS_HOME", home_dir)], &initialize).await;
+        assert_eq!(out.code, code, "{args:?}: {out:?}");
+        assert!(out.stdout.contains(stdout), "{args:?}: {out:?}");
+        assert!(out.stderr.contains(stderr), "{args:?}: {out:?}");
+    }
+    assert!(log.exists(), "--log-file was not taken");
+}

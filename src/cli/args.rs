@@ -275,7 +275,7 @@ pub struct ServeCli {
     pub verbose: u8,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct ServeArgs {
     /// Also write the log to this file (never a token)
     #[arg(long, value_name = "PATH")]
