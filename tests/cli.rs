@@ -400,27 +400,32 @@ async fn serve_takes_its_options_with_or_without_the_parser() {
     let log = home.path().join("daemon.log");
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}"#;
     let initialize = format!("Content-Length: {}\r\n\r\n{body}", body.len());
-    // (arguments, exit code, expected on stdout, expected on stderr). Editors pass nothing or
-    // `--stdio`, which skip the command-line parser; anything else goes through it.
-    let cases: [(&[&str], i32, &str, &str); 5] = [
-        (&["serve"], 0, r#""name":"elitea-tokens""#, ""),
-        (&["serve", "--stdio"], 0, r#""name":"elitea-tokens""#, ""),
+    // (arguments, whether it reads stdin, exit code, expected on stdout, expected on stderr).
+    // Editors pass nothing or `--stdio`, which skip the command-line parser; anything else goes
+    // through it. A command line that is refused, or `--help`, exits without reading stdin, so
+    // it is given none (writing to it could meet a closed pipe).
+    let cases: [(&[&str], bool, i32, &str, &str); 5] = [
+        (&["serve"], true, 0, r#""name":"elitea-tokens""#, ""),
+        (&["serve", "--stdio"], true, 0, r#""name":"elitea-tokens""#, ""),
         (
             &["serve", "--log-file", log.to_str().unwrap(), "-v"],
+            true,
             0,
             r#""name":"elitea-tokens""#,
             "",
         ),
         (
             &["serve", "--stdio", "--port", "1"],
+            false,
             2,
             "",
             "unexpected argument '--port'",
         ),
-        (&["serve", "--help"], 0, "--log-file", ""),
+        (&["serve", "--help"], false, 0, "--log-file", ""),
     ];
-    for (args, code, stdout, stderr) in cases {
-        let out = common::run_binary_with_stdin(args, &[("ELITEA_TOKENS_HOME", home_dir)], &initialize).await;
+    for (args, reads_stdin, code, stdout, stderr) in cases {
+        let input = if reads_stdin { initialize.as_str() } else { "" };
+        let out = common::run_binary_with_stdin(args, &[("ELITEA_TOKENS_HOME", home_dir)], input).await;
         assert_eq!(out.code, code, "{args:?}: {out:?}");
         assert!(out.stdout.contains(stdout), "{args:?}: {out:?}");
         assert!(out.stderr.contains(stderr), "{args:?}: {out:?}");
