@@ -39,14 +39,16 @@ pub fn exit_code(kind: ErrorKind) -> u8 {
 
 /// Parses the arguments, runs the command and turns the outcome into an exit code.
 pub fn main() -> ExitCode {
-    if std::env::args_os().nth(1).is_some_and(|first| first == "serve") {
+    let command_line: Vec<_> = std::env::args_os().collect();
+    if let [_, first, options @ ..] = command_line.as_slice()
+        && first == "serve"
+    {
         // Editors start `serve` with no options, or only `--stdio`: that case skips clap,
         // whose parser is built at run time.
-        let options: Vec<_> = std::env::args_os().skip(2).collect();
         if options.is_empty() || options == ["--stdio"] {
             return serve(&args::ServeArgs::default(), 0);
         }
-        let serve_cli = args::ServeCli::parse_from(std::env::args_os().skip(1));
+        let serve_cli = args::ServeCli::parse_from(&command_line[1..]);
         return serve(&serve_cli.args, serve_cli.verbose);
     }
     let cli = Cli::parse();
