@@ -1,6 +1,6 @@
 //! Calls to the ELITEA API over reqwest (rustls), with timeouts and retries for reads.
 
-use super::error::{ApiError, ErrorKind, sanitize_server_text};
+use super::error::{ApiError, ErrorKind, json_problem, sanitize_server_text};
 use super::server::ServerUrl;
 use super::wire::{Author, Models, WireError, WireToken};
 use crate::domain::{Expiration, Secret, Token};
@@ -215,8 +215,7 @@ async fn decode<T: DeserializeOwned>(server: &ServerUrl, response: reqwest::Resp
         .with_status(status)
     };
     let text = std::str::from_utf8(&bytes).map_err(|e| not_the_api(&e))?;
-    // The error from serde names a position, never the body, so it cannot leak a value.
-    serde_json::from_str(text).map_err(|e| not_the_api(&e))
+    serde_json::from_str(text).map_err(|e| not_the_api(&json_problem(&e)))
 }
 
 /// The largest body read into a buffer sized by `Content-Length` up front; a bigger one grows as
@@ -380,8 +379,9 @@ mod tests {
         let answer = |body: &[u8]| {
             reqwest::Response::from(http::Response::builder().status(200).body(body.to_vec()).unwrap())
         };
-        let cases: [(&[u8], Result<&str, &str>); 4] = [
+        let cases: [(&[u8], Result<&str, &str>); 5] = [
             (br#"{"name": "laptop"}"#, Ok("laptop")),
+            (br#"{"name": "laptop", "id": "secret-value"}"#, Err("invalid type: string")),
             (b"{\"name\": \"caf\xc3\xa9\"}", Ok("caf\u{e9}")),
             (b"{\"name\": \"secret-\xff\"}", Err("invalid utf-8")),
             (br#"{"name": "secret-"#, Err("EOF while parsing")),
@@ -390,6 +390,9 @@ mod tests {
             #[derive(serde::Deserialize, Debug)]
             struct Named {
                 name: String,
+                #[serde(default)]
+                #[allow(dead_code)]
+                id: Option<i64>,
             }
             let read = decode::<Named>(&server, answer(body)).await;
             match (read, expected) {

@@ -36,6 +36,32 @@ impl ApiError {
     }
 }
 
+/// What serde_json found wrong with an answer, and where, without the text it found: its
+/// "invalid type" and "invalid value" messages quote a string they met, and in a token's
+/// answer that string can be a value.
+pub(crate) fn json_problem(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let mut shown = String::with_capacity(message.len());
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in message.chars() {
+        if quoted {
+            match (escaped, c) {
+                (false, '\\') => escaped = true,
+                (false, '"') => {
+                    quoted = false;
+                    shown.push_str("…\"");
+                }
+                _ => escaped = false,
+            }
+        } else {
+            quoted = c == '"';
+            shown.push(c);
+        }
+    }
+    shown
+}
+
 /// Makes a server's text safe to show: anything shaped like a JWT is replaced, and the text is
 /// cut to one short line. Error bodies are not ours; they could echo a credential back.
 pub(crate) fn sanitize_server_text(text: &str) -> String {
@@ -77,6 +103,29 @@ pub(crate) fn sanitize_server_text(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// serde_json's messages keep their shape and position, and lose the strings they quote.
+    #[test]
+    fn json_problems_quote_no_string() {
+        let cases = [
+            (
+                r#"{"id": "SECRET \" VALUE"}"#,
+                r#"invalid type: string "…", expected i64 at line 1 column 24"#,
+            ),
+            (r#"{"id": 1"#, "EOF while parsing an object at line 1 column 8"),
+            (r#"{"id": 1.}"#, "invalid number at line 1 column 10"),
+            (r#"{}"#, "missing field `id` at line 1 column 2"),
+        ];
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Item {
+            id: i64,
+        }
+        for (text, expected) in cases {
+            let error = serde_json::from_str::<Item>(text).unwrap_err();
+            assert_eq!(json_problem(&error), expected, "{text}");
+        }
+    }
 
     #[test]
     fn server_text_never_carries_a_token() {

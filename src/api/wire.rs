@@ -64,7 +64,7 @@ fn date_or_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Dat
         fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
             parse_date(text)
                 .map(Some)
-                .ok_or_else(|| E::custom(format!("`{text}` is neither an RFC 1123 nor an RFC 3339 date")))
+                .ok_or_else(|| E::custom("`expires` is neither an RFC 1123 nor an RFC 3339 date"))
         }
     }
     deserializer.deserialize_option(DateOrNull)
