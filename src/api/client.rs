@@ -1,6 +1,7 @@
 //! Calls to the ELITEA API over reqwest (rustls), with timeouts and retries for reads.
 
 use super::error::{ApiError, ErrorKind, json_problem, sanitize_server_text};
+use super::list::ListReader;
 use super::server::ServerUrl;
 use super::wire::{Author, Models, WireError, WireToken};
 use crate::domain::{Expiration, Secret, Token};
@@ -10,6 +11,9 @@ use reqwest::{Method, StatusCode, header};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 use uuid::Uuid;
+
+/// The list of the signed-in user's tokens.
+const LIST_PATH: &str = "auth/token/";
 
 /// How patient the client is.
 #[derive(Debug, Clone)]
@@ -103,10 +107,37 @@ impl Client {
         }
     }
 
-    /// Every token of the signed-in user (masked).
+    /// Every token of the signed-in user (masked), parsed as the body arrives.
     pub async fn list_tokens(&self) -> Result<Vec<Token>, ApiError> {
-        let tokens: Vec<WireToken<CompactString>> = self.read("auth/token/").await?;
-        Ok(tokens.into_iter().map(WireToken::into_token).collect())
+        self.retrying(LIST_PATH, || async {
+            let mut body = self.list_answer_once().await?;
+            let mut list = body.reader();
+            while let Some(piece) = body.piece().await? {
+                list.push(&piece)?;
+            }
+            list.finish()
+        })
+        .await
+    }
+
+    /// The answer to a GET of the list, checked, with its body still to read: for a caller
+    /// that parses the body elsewhere (see `daemon::prefetch`). Retried until an answer comes,
+    /// as [`Client::list_tokens`] is; the body is not read again if it is cut off.
+    pub async fn list_answer(&self) -> Result<ListAnswer, ApiError> {
+        self.retrying(LIST_PATH, || self.list_answer_once()).await
+    }
+
+    async fn list_answer_once(&self) -> Result<ListAnswer, ApiError> {
+        let response = self.send(Method::GET, LIST_PATH, None).await?;
+        let status = response.status().as_u16();
+        if content_type(&response).contains("html") {
+            return Err(html_instead(&self.server, status));
+        }
+        Ok(ListAnswer {
+            server: self.server.clone(),
+            status,
+            response,
+        })
     }
 
     /// One token by uuid (masked).
@@ -146,19 +177,29 @@ impl Client {
 
     /// A GET, retried with backoff while the failure is transient.
     async fn read<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+        self.retrying(path, || async {
+            let response = self.send(Method::GET, path, None).await?;
+            decode(&self.server, response).await
+        })
+        .await
+    }
+
+    /// `attempt`, a read of `path`, made again with backoff while it fails transiently.
+    async fn retrying<T, Attempt, Made>(&self, path: &str, attempt: Attempt) -> Result<T, ApiError>
+    where
+        Attempt: FnMut() -> Made,
+        Made: Future<Output = Result<T, ApiError>>,
+    {
         let backoff = ExponentialBuilder::default()
             .with_min_delay(self.options.retry_delay)
             .with_max_delay(self.options.retry_delay * 8)
             .with_max_times(self.options.read_retries)
             .with_jitter();
-        (|| async {
-            let response = self.send(Method::GET, path, None).await?;
-            decode(&self.server, response).await
-        })
-        .retry(backoff)
-        .when(ApiError::is_transient)
-        .notify(|err, pause| tracing::debug!(kind = %err.kind, ?pause, "retrying GET {path}"))
-        .await
+        attempt
+            .retry(backoff)
+            .when(ApiError::is_transient)
+            .notify(|err, pause| tracing::debug!(kind = %err.kind, ?pause, "retrying GET {path}"))
+            .await
     }
 
     /// Sends one request and turns every non-success answer into an [`ApiError`].
@@ -199,28 +240,57 @@ async fn decode<T: DeserializeOwned>(server: &ServerUrl, response: reqwest::Resp
     let is_html = content_type(&response).contains("html");
     let bytes = body(server, response).await?;
     if is_html || bytes.trim_ascii_start().starts_with(b"<") {
-        return Err(ApiError::new(
-            ErrorKind::Protocol,
-            format!("{server} answered with an HTML page instead of the ELITEA API; is the server URL right, or is a proxy or sign-in page in the way?"),
-        )
-        .with_status(status));
+        return Err(html_instead(server, status));
     }
     // Checked as UTF-8 once, as a whole: read from a `&str`, serde_json need not check each
-    // string it meets (for a 10,000-token list that was most of a millisecond).
-    let not_the_api = |problem: &dyn std::fmt::Display| {
-        ApiError::new(
-            ErrorKind::Protocol,
-            format!("{server} sent an answer that is not what the ELITEA API returns ({problem}); the connection may have been cut, or a proxy changed it"),
-        )
-        .with_status(status)
-    };
-    let text = std::str::from_utf8(&bytes).map_err(|e| not_the_api(&e))?;
-    serde_json::from_str(text).map_err(|e| not_the_api(&json_problem(&e)))
+    // string it meets.
+    let text = std::str::from_utf8(&bytes).map_err(|e| not_the_api(server, status, &e))?;
+    serde_json::from_str(text).map_err(|e| not_the_api(server, status, &json_problem(&e)))
+}
+
+/// An answer with a page for people where the API's JSON belongs.
+pub(super) fn html_instead(server: &ServerUrl, status: u16) -> ApiError {
+    ApiError::new(
+        ErrorKind::Protocol,
+        format!("{server} answered with an HTML page instead of the ELITEA API; is the server URL right, or is a proxy or sign-in page in the way?"),
+    )
+    .with_status(status)
+}
+
+/// An answer that is not the API's JSON. `problem` must not quote the body.
+pub(super) fn not_the_api(server: &ServerUrl, status: u16, problem: &dyn std::fmt::Display) -> ApiError {
+    ApiError::new(
+        ErrorKind::Protocol,
+        format!("{server} sent an answer that is not what the ELITEA API returns ({problem}); the connection may have been cut, or a proxy changed it"),
+    )
+    .with_status(status)
+}
+
+/// The answer to a GET of the list, its body still to come (see [`Client::list_answer`]).
+pub struct ListAnswer {
+    server: ServerUrl,
+    status: u16,
+    response: reqwest::Response,
+}
+
+impl ListAnswer {
+    /// A reader for this answer's body, sized by its `Content-Length`.
+    pub fn reader(&self) -> ListReader {
+        ListReader::new(&self.server, self.status, self.response.content_length())
+    }
+
+    /// The next piece of the body as it arrives; `None` at its end.
+    pub async fn piece(&mut self) -> Result<Option<bytes::Bytes>, ApiError> {
+        self.response
+            .chunk()
+            .await
+            .map_err(|e| transport_error(&self.server, &e))
+    }
 }
 
 /// The largest body read into a buffer sized by `Content-Length` up front; a bigger one grows as
 /// it arrives (a wrong header costs no more than this).
-const PRESIZE_AT_MOST: u64 = 16 * 1024 * 1024;
+pub(super) const PRESIZE_AT_MOST: u64 = 16 * 1024 * 1024;
 
 /// The whole body, in one buffer sized by `Content-Length` and filled as the chunks arrive.
 /// reqwest's `bytes()` keeps every chunk until the end and then copies them all into one more
@@ -381,7 +451,10 @@ mod tests {
         };
         let cases: [(&[u8], Result<&str, &str>); 5] = [
             (br#"{"name": "laptop"}"#, Ok("laptop")),
-            (br#"{"name": "laptop", "id": "secret-value"}"#, Err("invalid type: string")),
+            (
+                br#"{"name": "laptop", "id": "secret-value"}"#,
+                Err("invalid type: string"),
+            ),
             (b"{\"name\": \"caf\xc3\xa9\"}", Ok("caf\u{e9}")),
             (b"{\"name\": \"secret-\xff\"}", Err("invalid utf-8")),
             (br#"{"name": "secret-"#, Err("EOF while parsing")),

@@ -5,10 +5,12 @@
 
 mod client;
 mod error;
+mod list;
 mod server;
 mod wire;
 
-pub use client::{Client, ClientOptions, CreatedToken};
+pub use client::{Client, ClientOptions, CreatedToken, ListAnswer};
 pub use error::{ApiError, ErrorKind};
+pub use list::ListReader;
 pub use server::{ServerUrl, ServerUrlError};
 pub use wire::{Author, Models};

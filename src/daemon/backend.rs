@@ -147,7 +147,7 @@ impl Shared {
     }
 
     /// The list fetched as the process started, taken at most once.
-    fn take_prefetched(&self) -> Option<tokio::sync::oneshot::Receiver<super::prefetch::Fetched>> {
+    fn take_prefetched(&self) -> Option<super::prefetch::Prefetched> {
         self.prefetch
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -284,7 +284,7 @@ impl Shared {
     ) -> Result<(TokenList, DateTime<Utc>, bool), Error> {
         let generation = self.memory().generation;
         let prefetched = match self.take_prefetched() {
-            Some(fetching) if !refresh => fetching.await.ok(),
+            Some(fetching) if !refresh => fetching.receive().await,
             _ => None,
         };
         let (fetched, now) = match prefetched {

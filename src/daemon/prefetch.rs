@@ -5,24 +5,87 @@
 //! session of its own for the GET and keeps it: its HTTP client, connections and runtime end
 //! with it, so nothing the daemon goes on using is driven by a runtime that is gone (an HTTP/2
 //! connection would otherwise carry the daemon's next requests and die with the thread). Only
-//! the list crosses over. The backend takes it when `initialize` asked for the same
+//! the body crosses over, piece by piece as the thread reads it, and the daemon's own thread
+//! parses each piece while the thread reads the next (reading and parsing a list take about as
+//! long as each other). The backend takes the list when `initialize` asked for the same
 //! connection, and only as its first fetch, before anything could have changed it (see
 //! `Shared::fetch`).
 
-use crate::api::ApiError;
+use crate::api::{ApiError, ListReader};
 use crate::domain::Token;
 use crate::session::{Connection, CredentialSource, Session};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
-use tokio::sync::oneshot;
+use tokio::sync::mpsc;
 
-/// The list as the thread fetched it, and when its GET started.
+/// The list as it was fetched, and when its GET started.
 pub type Fetched = (Result<Vec<Token>, ApiError>, DateTime<Utc>);
+
+/// What the thread sends, in this order: the answer, then its body's pieces, then the end.
+enum Sent {
+    /// The server answered; the reader for its body, and when the GET started.
+    Answer(ListReader, DateTime<Utc>),
+    Piece(bytes::Bytes),
+    End,
+    /// No answer came, after the client's usual retries.
+    Failed(ApiError, DateTime<Utc>),
+    /// The body was cut off: the daemon's own fetch asks again.
+    CutOff,
+}
 
 pub struct Prefetch {
     /// What the list was fetched for: the daemon's defaults, before `initializationOptions`.
     fetched_for: Connection,
-    pub list: Option<oneshot::Receiver<Fetched>>,
+    pub list: Option<Prefetched>,
+}
+
+/// The list on its way from the thread.
+pub struct Prefetched(mpsc::UnboundedReceiver<Sent>);
+
+impl Prefetched {
+    /// The list, parsed here as its pieces arrive. `None` when the thread has nothing to stand
+    /// for a fetch: it opened no session, or the body was cut off.
+    pub async fn receive(mut self) -> Option<Fetched> {
+        let (mut list, started) = match self.0.recv().await? {
+            Sent::Answer(reader, started) => (reader, started),
+            Sent::Failed(e, started) => return Some((Err(e), started)),
+            Sent::Piece(_) | Sent::End | Sent::CutOff => return None,
+        };
+        loop {
+            match self.0.recv().await? {
+                Sent::Piece(piece) => {
+                    if let Err(e) = list.push(&piece) {
+                        return Some((Err(e), started));
+                    }
+                }
+                Sent::End => return Some((list.finish(), started)),
+                Sent::Answer(..) | Sent::Failed(..) | Sent::CutOff => return None,
+            }
+        }
+    }
+}
+
+/// Reads the list's answer and sends it on, piece by piece, until the receiver is gone.
+async fn fetch_into(
+    session: &Session,
+    sender: &mpsc::UnboundedSender<Sent>,
+) -> Result<(), mpsc::error::SendError<Sent>> {
+    let started = session.service.now();
+    let mut answer = match session.service.client().list_answer().await {
+        Ok(answer) => answer,
+        Err(e) => return sender.send(Sent::Failed(e, started)),
+    };
+    sender.send(Sent::Answer(answer.reader(), started))?;
+    loop {
+        match answer.piece().await {
+            Ok(Some(piece)) => sender.send(Sent::Piece(piece))?,
+            Ok(None) => return sender.send(Sent::End),
+            Err(e) => {
+                tracing::debug!("the list fetched at start was cut off: {}", e.message);
+                return sender.send(Sent::CutOff);
+            }
+        }
+    }
 }
 
 impl Prefetch {
@@ -33,7 +96,7 @@ impl Prefetch {
         if connection.wants_sandbox() {
             return None;
         }
-        let (list_sender, list) = oneshot::channel();
+        let (sender, list) = mpsc::unbounded_channel();
         let opening = connection.clone();
         let started = spawn_beside_this_thread("elitea-prefetch", move || {
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -52,9 +115,9 @@ impl Prefetch {
                         return;
                     }
                 };
-                let started = session.service.now();
-                let fetched = session.service.client().list_tokens().await;
-                let _ = list_sender.send((fetched, started));
+                if fetch_into(&session, &sender).await.is_err() {
+                    tracing::debug!("the list fetched at start is no longer wanted");
+                }
             });
             // A keyring read may have left a blocking thread behind; nothing waits on it.
             runtime.shutdown_background();
@@ -65,7 +128,7 @@ impl Prefetch {
         }
         Some(Prefetch {
             fetched_for: connection,
-            list: Some(list),
+            list: Some(Prefetched(list)),
         })
     }
 
