@@ -37,26 +37,39 @@ impl ApiError {
 }
 
 /// What serde_json found wrong with an answer, and where, without the text it found: its
-/// "invalid type" and "invalid value" messages quote a string they met, and in a token's
-/// answer that string can be a value.
+/// "invalid type" and "invalid value" messages quote a string they met (in a token's answer
+/// that string can be a value), and a field's own parser may quote a character of it in
+/// backticks (uuid's "found `X` at 3"). Field names in backticks are kept.
 pub(crate) fn json_problem(error: &serde_json::Error) -> String {
     let message = error.to_string();
     let mut shown = String::with_capacity(message.len());
-    let mut quoted = false;
+    let mut quote = None;
     let mut escaped = false;
     for c in message.chars() {
-        if quoted {
-            match (escaped, c) {
+        match quote {
+            Some('"') => match (escaped, c) {
                 (false, '\\') => escaped = true,
                 (false, '"') => {
-                    quoted = false;
+                    quote = None;
                     shown.push_str("…\"");
                 }
                 _ => escaped = false,
+            },
+            Some(_) => {
+                if c == '`' {
+                    quote = None;
+                    shown.push_str("…`");
+                }
             }
-        } else {
-            quoted = c == '"';
-            shown.push(c);
+            None => {
+                shown.push(c);
+                let names_a_field = shown.ends_with("field `");
+                quote = match c {
+                    '"' => Some('"'),
+                    '`' if !names_a_field => Some('`'),
+                    _ => None,
+                };
+            }
         }
     }
     shown
@@ -114,12 +127,18 @@ mod tests {
             ),
             (r#"{"id": 1"#, "EOF while parsing an object at line 1 column 8"),
             (r#"{"id": 1.}"#, "invalid number at line 1 column 10"),
-            (r#"{}"#, "missing field `id` at line 1 column 2"),
+            (r#"{}"#, "missing field `id`"),
+            (r#"{"id": 1, "id": 2}"#, "duplicate field `id`"),
+            (
+                r#"{"id": 1, "uuid": "S-CRET-VALUE-0000-0000-000000000000"}"#,
+                "UUID parsing failed: invalid character: found `…` at 0 at line 1 column 55",
+            ),
         ];
         #[derive(Debug, serde::Deserialize)]
         #[allow(dead_code)]
         struct Item {
             id: i64,
+            uuid: Option<uuid::Uuid>,
         }
         for (text, expected) in cases {
             let error = serde_json::from_str::<Item>(text).unwrap_err();

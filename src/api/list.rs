@@ -12,11 +12,12 @@ use super::wire::WireToken;
 use crate::domain::Token;
 use compact_str::CompactString;
 
-/// The least an item of the list takes in the body: a uuid alone is 36 bytes, and each item
-/// names five fields. Used to size the list from `Content-Length` once, rather than grow it.
-const LEAST_ITEM_BYTES: u64 = 96;
+/// About the least an item of the list takes in the body (the smallest, with empty name and
+/// value, is 90 bytes: a uuid alone is 36). Used to size the list from `Content-Length` once;
+/// a body of smaller items only makes the list grow as usual.
+const LEAST_ITEM_BYTES: u64 = 90;
 
-/// The least taken from a new piece to complete an item begun in the one before.
+/// The least taken from a new piece (copied after the cut-off item) to complete that item.
 const LEAST_STEP: usize = 4096;
 
 /// What the reader expects next.
@@ -189,8 +190,9 @@ impl ListReader {
 
 /// Whether `error`, met parsing an item at the start of `text`, may only mean that `text` stops
 /// before the item's end. serde_json reports most such cuts as the end of input, but a number
-/// cut after its `.`, `e` or sign as an invalid number at the end. (If the body really ends
-/// there, [`ListReader::finish`] reports the error.)
+/// cut after its `.`, `e` or sign as an invalid number at the end. An error at the last byte or
+/// the one before counts too: calling it a cut only puts the error off until more has come,
+/// or until [`ListReader::finish`] reports it.
 fn maybe_cut_off(error: &serde_json::Error, text: &str) -> bool {
     if error.is_eof() {
         return true;

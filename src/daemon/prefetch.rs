@@ -27,7 +27,8 @@ enum Sent {
     Answer(ListReader, DateTime<Utc>),
     Piece(bytes::Bytes),
     End,
-    /// No answer came, after the client's usual retries.
+    /// No answer came (after the client's retries, if the failure was transient), or the
+    /// server refused.
     Failed(ApiError, DateTime<Utc>),
     /// The body was cut off: the daemon's own fetch asks again.
     CutOff,
@@ -44,7 +45,8 @@ pub struct Prefetched(mpsc::UnboundedReceiver<Sent>);
 
 impl Prefetched {
     /// The list, parsed here as its pieces arrive. `None` when the thread has nothing to stand
-    /// for a fetch: it opened no session, or the body was cut off.
+    /// for a fetch: it opened no session or no runtime, it ended early, or the body was cut
+    /// off (then the daemon's own fetch asks again, with its retries).
     pub async fn receive(mut self) -> Option<Fetched> {
         let (mut list, started) = match self.0.recv().await? {
             Sent::Answer(reader, started) => (reader, started),
