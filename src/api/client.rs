@@ -288,13 +288,15 @@ impl ListAnswer {
     }
 }
 
-/// The largest body read into a buffer sized by `Content-Length` up front; a bigger one grows as
-/// it arrives (a wrong header costs no more than this).
+/// The largest body `Content-Length` sizes anything for up front (a buffer for the body, or the
+/// list `ListReader` fills); beyond it, it grows as the body arrives, so a wrong header costs no
+/// more than this.
 pub(super) const PRESIZE_AT_MOST: u64 = 16 * 1024 * 1024;
 
 /// The whole body, in one buffer sized by `Content-Length` and filled as the chunks arrive.
 /// reqwest's `bytes()` keeps every chunk until the end and then copies them all into one more
-/// buffer: for a 1.4 MB list, megabytes of fresh pages, each a page fault on first touch.
+/// buffer: for a large answer, twice its size in fresh pages, each a page fault on first touch.
+/// (The token list, the one large answer, is parsed piece by piece instead: `ListReader`.)
 async fn body(server: &ServerUrl, mut response: reqwest::Response) -> Result<Vec<u8>, ApiError> {
     let expected = response.content_length().unwrap_or(0).min(PRESIZE_AT_MOST);
     let mut body = Vec::with_capacity(expected as usize);
