@@ -343,19 +343,19 @@ impl<V> FromIterator<(Uuid, V)> for SortedByUuid<V> {
     }
 }
 
-/// Puts a server's list in the order [`watched_tokens`] joins in: the daemon keeps its list
-/// so, sorted once when it arrives rather than at every plan.
-pub fn in_uuid_order(tokens: &mut [Token]) {
-    // As one 128-bit integer, big-endian: the same order as the bytes', in one comparison.
-    tokens.sort_unstable_by_key(|token| token.uuid.as_u128());
-}
+/// With at most this many tokens in use, a plan picks them out of the server's list by looking
+/// each listed token up among them (their keys stay in the cache); with more, it sorts a copy of
+/// the whole list instead, so the join still walks memory in order (a lookup per token in a
+/// large table, or a sorted index into the list, waits on memory at 100,000 tokens).
+const LOOKED_UP_IN_USE: usize = 256;
 
 /// The tokens to remind about: those in use whose expiry is known, from the server's list
 /// (`listed`, whose uuids are distinct) or, for a token the list lacks (the server cannot be
 /// reached, or the token is gone), from the tool's record of it (`record_of` a value of
 /// `in_use`). In uuid order, produced as they are consumed: planning streams through both
-/// sides once, with nothing built in between. A list in uuid order ([`in_uuid_order`]) is
-/// merged as it is; any other is sorted first.
+/// sides once. The daemon keeps the list in the server's order, so that its first answer waits
+/// for no sort; the listed tokens in use are put in uuid order here (a list already in that
+/// order is merged as it is).
 pub fn watched_tokens<'a, V, F>(
     in_use: &'a SortedByUuid<V>,
     record_of: F,
@@ -368,9 +368,18 @@ where
     let listed = if listed.is_sorted_by_key(|token| token.uuid) {
         Cow::Borrowed(listed)
     } else {
-        let mut sorted = listed.to_vec();
-        in_uuid_order(&mut sorted);
-        Cow::Owned(sorted)
+        let mut picked: Vec<Token> = if in_use.len() <= LOOKED_UP_IN_USE {
+            listed
+                .iter()
+                .filter(|token| in_use.contains_key(&token.uuid))
+                .cloned()
+                .collect()
+        } else {
+            listed.to_vec()
+        };
+        // As one 128-bit integer, big-endian: the same order as the bytes', in one comparison.
+        picked.sort_unstable_by_key(|token| token.uuid.as_u128());
+        Cow::Owned(picked)
     };
     WatchedTokens {
         in_use: &in_use.0,
@@ -384,7 +393,7 @@ where
 pub struct WatchedTokens<'a, V, F> {
     /// The tokens in use not reached yet.
     in_use: &'a [(Uuid, V)],
-    /// The listed tokens, and how many are behind.
+    /// The listed tokens (all, or those in use), in uuid order, and how many are behind.
     listed: Cow<'a, [Token]>,
     listed_at: usize,
     record_of: F,
@@ -474,6 +483,86 @@ mod tests {
         assert!(!data.mark_shown(keys[0].clone()), "already there");
         assert!(data.mark_shown(reminder_key(b, ReminderKind::OneHour)));
         assert!(data.is_shown(b, ReminderKind::OneHour));
+    }
+
+    /// The join agrees with a lookup of each token in use, whichever way it picks the listed
+    /// tokens (a lookup among a few tokens in use, a sort of the list's keys among many) and
+    /// whatever the list's order.
+    #[test]
+    fn watched_tokens_match_a_lookup_for_few_and_many_tokens_in_use() {
+        use super::{Created, LOOKED_UP_IN_USE, watched_tokens};
+        use crate::domain::{Token, Watched};
+        use chrono::{Duration, TimeZone, Utc};
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap();
+        // Scattered, as random (v4) uuids are: an odd multiplier is a bijection.
+        let uuid = |i: u128| Uuid::from_u128((i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835));
+        let expires = |i: u128| (i % 3 != 1).then(|| t0 + Duration::hours(i as i64));
+        let listed: Vec<Token> = (0..1_000u128)
+            .map(|i| Token {
+                uuid: uuid(i),
+                id: i as i64,
+                name: format!("listed-{i}").into(),
+                masked: "...abcdefg".into(),
+                expires: expires(i),
+            })
+            .collect();
+        // Tokens in use: every `step`-th listed one, and as many the list lacks (`i` from 1,000).
+        let in_use = |step: usize| -> SortedByUuid<Created> {
+            (0..1_000u128)
+                .step_by(step)
+                .flat_map(|i| [i, i + 1_000])
+                .map(|i| {
+                    let created = Created {
+                        name: format!("recorded-{i}").into(),
+                        created_at: t0 - Duration::days(1),
+                        expires: expires(i + 1),
+                    };
+                    (uuid(i), created)
+                })
+                .collect()
+        };
+        let looked_up = |in_use: &SortedByUuid<Created>, listed: &[Token]| -> Vec<Watched> {
+            in_use
+                .iter()
+                .filter_map(|(uuid, created)| match listed.iter().find(|t| t.uuid == *uuid) {
+                    Some(token) => token.expires.map(|expires| Watched {
+                        uuid: *uuid,
+                        name: token.name.clone(),
+                        expires,
+                        lifetime: Some(expires - created.created_at),
+                    }),
+                    None => created.expires.map(|expires| Watched {
+                        uuid: *uuid,
+                        name: created.name.clone(),
+                        expires,
+                        lifetime: Some(expires - created.created_at),
+                    }),
+                })
+                .collect()
+        };
+        let mut by_uuid = listed.clone();
+        by_uuid.sort_by_key(|t| t.uuid);
+        let mut reversed = listed.clone();
+        reversed.reverse();
+        for step in [1_000, 100, 10, 1] {
+            let in_use = in_use(step);
+            let few = in_use.len() <= LOOKED_UP_IN_USE;
+            for (order, list) in [("by id", &listed), ("by uuid", &by_uuid), ("reversed", &reversed)] {
+                let watched: Vec<Watched> =
+                    watched_tokens(&in_use, |created| Some(created), Some(list)).collect();
+                let expected = looked_up(&in_use, list);
+                assert!(
+                    expected.len() > in_use.len() / 2,
+                    "the case watches most tokens in use"
+                );
+                assert_eq!(
+                    watched,
+                    expected,
+                    "{} in use (few: {few}), list {order}",
+                    in_use.len()
+                );
+            }
+        }
     }
 
     #[test]

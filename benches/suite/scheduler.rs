@@ -7,9 +7,7 @@ use crate::stats::seconds;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use criterion::{BenchmarkId, Criterion};
 use elitea_tokens::domain::{ReminderKind, Token, Watched, plan, reminder_key};
-use elitea_tokens::reminders::{
-    Created, LogData, SortedByUuid, created_records, in_uuid_order, watched_tokens,
-};
+use elitea_tokens::reminders::{Created, LogData, SortedByUuid, created_records, watched_tokens};
 use elitea_tokens::state::{StateData, TokenRecord};
 use std::borrow::Borrow;
 use std::hint::black_box;
@@ -24,8 +22,8 @@ fn now() -> DateTime<Utc> {
         .expect("a valid instant")
 }
 
-/// What the daemon holds for `n` tokens in use: the server's list (in uuid order, as the daemon
-/// keeps it), each token in use with the tool's record of it, the reminder log (a tenth of the
+/// What the daemon holds for `n` tokens in use: the server's list (in the server's order, as
+/// the daemon keeps it), each token in use with the tool's record of it, the reminder log (a tenth of the
 /// tokens already reminded once, a hundredth snoozed).
 pub struct World {
     pub listed: Vec<Token>,
@@ -66,9 +64,8 @@ pub fn world(n: usize) -> World {
             log.snoozes.insert(uuid, now + Duration::hours(5));
         }
     }
-    // As the daemon keeps them: the list sorted when it arrives, and each token in use with
-    // its record, from reading the state.
-    in_uuid_order(&mut listed);
+    // As the daemon keeps them: the list in the server's order (by id), and each token in use
+    // with its record, from reading the state.
     let mut records = created_records(&state, SERVER, |_| true);
     let in_use = listed.iter().map(|t| (t.uuid, records.remove(&t.uuid))).collect();
     World { listed, in_use, log }
@@ -107,9 +104,9 @@ pub fn run(estimates: &Estimates, report: &mut Report) {
     let mut section = Section::new(
         "6. Scale of the scheduler",
         "In-process (criterion). *rebuild*: what the daemon does each time it plans: the tokens in \
-         use (each with the tool's record of it, in uuid order, as the daemon keeps them) merged \
-         with the server's list (kept in uuid order since it arrived) by \
-         `reminders::watched_tokens`, streamed into \
+         use (each with the tool's record of it, in uuid order, as the daemon keeps them) joined \
+         with the server's list (kept in the server's order; every token is in use here, so each \
+         plan sorts the list's uuids) by `reminders::watched_tokens`, streamed into \
          `domain::plan` (every token's reminders against the shared log's shown keys and snoozes, \
          what is due, and the next deadline). *plan*: `domain::plan` alone, over the watched \
          tokens collected beforehand. A tenth of the tokens \

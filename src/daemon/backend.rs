@@ -8,7 +8,7 @@ use super::prefetch::Prefetch;
 use super::scheduler::InUse;
 use crate::domain::{Expiration, PageSize, Query, Secret, Token};
 use crate::error::{Error, ErrorKind};
-use crate::reminders::{SortedByUuid, in_uuid_order};
+use crate::reminders::SortedByUuid;
 use crate::service::{ApplyRequest, PreviewRequest, RotateOptions, RotationStep, Selector};
 use crate::session::{Connection, CredentialSource, Session};
 use crate::state::Ide;
@@ -26,8 +26,9 @@ use uuid::Uuid;
 /// The application error code every `elitea/*` failure carries; `data.kind` says which.
 pub const APPLICATION_ERROR: i64 = -32001;
 
-/// The server's list as the daemon keeps it: in uuid order ([`in_uuid_order`]), shared by
-/// every answer made from it.
+/// The server's list as the daemon keeps it: in the server's order (nothing waits for a sort;
+/// each answer pages it, each plan picks the tokens in use out of it), shared by every answer
+/// made from it.
 pub type TokenList = Arc<Vec<Token>>;
 
 /// How long the file watcher waits for the first fetch of the list before it starts anyway.
@@ -57,8 +58,8 @@ fn invalid(message: impl Into<String>) -> jsonrpc::Error {
 /// What the daemon knows, shared by the handlers and its background tasks.
 #[derive(Default)]
 pub struct Memory {
-    /// The last token list from the server, in uuid order (the order reminders join in), and
-    /// when it came; shared, so a read costs no copy.
+    /// The last token list from the server, as it came, and when; shared, so a read costs no
+    /// copy.
     pub tokens: Option<(TokenList, DateTime<Utc>)>,
     /// The list is known to be out of date (a mutation): ask the server next time, but keep
     /// it to answer from while the server cannot be reached.
@@ -298,7 +299,6 @@ impl Shared {
         memory.fetches += 1;
         match fetched {
             Ok(mut tokens) => {
-                in_uuid_order(&mut tokens);
                 // Shrunk where it lies (a large vector is its own mapping, which shrinks in
                 // place) rather than copied into an `Arc<[Token]>`: a megabyte of fresh pages
                 // for 10,000 tokens.
