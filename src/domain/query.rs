@@ -120,16 +120,20 @@ pub struct Page<'a> {
 }
 
 /// Orders names as people read them: case-insensitively, then exactly (allocating only for
-/// names outside ASCII). One pass over the common prefix: until a byte outside ASCII turns up,
-/// the ASCII comparison decides exactly as the full case folding would.
+/// names outside ASCII). One pass from the first byte that differs: until a byte outside ASCII
+/// turns up, the ASCII comparison decides exactly as the full case folding would.
 fn compare_names(a: &str, b: &str) -> Ordering {
     let folded = |s: &str| s.chars().flat_map(char::to_lowercase).collect::<Vec<_>>();
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    // Bytes both names share fold alike, and end at a character boundary wherever the next
+    // bytes are ASCII: the comparison starts after them.
+    let same = same_prefix(x, y);
     let primary = 'primary: {
-        for (&x, &y) in a.as_bytes().iter().zip(b.as_bytes()) {
-            if !x.is_ascii() || !y.is_ascii() {
+        for (&p, &q) in x[same..].iter().zip(&y[same..]) {
+            if !p.is_ascii() || !q.is_ascii() {
                 break 'primary folded(a).cmp(&folded(b));
             }
-            match x.to_ascii_lowercase().cmp(&y.to_ascii_lowercase()) {
+            match p.to_ascii_lowercase().cmp(&q.to_ascii_lowercase()) {
                 Ordering::Equal => {}
                 decided => break 'primary decided,
             }
@@ -139,6 +143,26 @@ fn compare_names(a: &str, b: &str) -> Ordering {
         a.len().cmp(&b.len())
     };
     primary.then_with(|| a.cmp(b))
+}
+
+/// How many leading bytes `x` and `y` share, compared eight at a time: names in a list often
+/// share a long prefix (`seed-0`, `project-ci-`), and sorting compares each many times.
+fn same_prefix(x: &[u8], y: &[u8]) -> usize {
+    let mut same = 0;
+    for (p, q) in x.chunks_exact(8).zip(y.chunks_exact(8)) {
+        let word = |bytes: &[u8]| u64::from_le_bytes(bytes.try_into().unwrap_or_default());
+        let differ = word(p) ^ word(q);
+        if differ != 0 {
+            // Little-endian: the lowest set bit is in the first byte that differs.
+            return same + (differ.trailing_zeros() / 8) as usize;
+        }
+        same += 8;
+    }
+    same + x[same..]
+        .iter()
+        .zip(&y[same..])
+        .take_while(|(p, q)| p == q)
+        .count()
 }
 
 /// Dated tokens first, soonest first; never-expiring ones after every dated one.
@@ -374,6 +398,13 @@ mod tests {
             "Seed-00001",
             "seed-00001-\u{3a3}",
             "seed-00001-\u{3c3}",
+            "project-ci-alpha-1",
+            "Project-CI-alpha-2",
+            "project-ci-alphabet",
+            "project-ci-ALPHA-1x",
+            "project-ci-\u{e9}t\u{e9}-0001",
+            "project-ci-\u{c9}T\u{c9}-0001",
+            "project-ci-\u{e9}t\u{e9}-0001-ab",
             "z",
             "\u{1f600}",
             "ZZ",
@@ -382,6 +413,27 @@ mod tests {
             for b in names {
                 assert_eq!(compare_names(a, b), by_folding(a, b), "{a:?} against {b:?}");
             }
+        }
+    }
+
+    /// Shared leading bytes, across and within eight-byte words.
+    #[test]
+    fn same_prefix_counts_shared_bytes() {
+        let cases = [
+            ("", "", 0),
+            ("", "abc", 0),
+            ("abc", "abd", 2),
+            ("abcdefgh", "abcdefgh", 8),
+            ("abcdefgh", "abcdefgX", 7),
+            ("abcdefghi", "abcdefghj", 8),
+            ("project-ci-alpha-1", "project-ci-alpha-2", 17),
+            ("project-ci-alpha-1", "project-ci-alpha-1x", 18),
+            ("seed-00001", "Seed-00001", 0),
+            ("\u{e9}t\u{e9}", "\u{e9}t\u{e8}", 4),
+        ];
+        for (a, b, same) in cases {
+            assert_eq!(same_prefix(a.as_bytes(), b.as_bytes()), same, "{a:?} {b:?}");
+            assert_eq!(same_prefix(b.as_bytes(), a.as_bytes()), same, "{b:?} {a:?}");
         }
     }
 
