@@ -106,7 +106,7 @@ pub fn run(estimates: &Estimates, report: &mut Report) {
         "In-process (criterion). *rebuild*: what the daemon does each time it plans: the tokens in \
          use (each with the tool's record of it, in uuid order, as the daemon keeps them) joined \
          with the server's list (kept in the server's order; every token is in use here, so each \
-         plan sorts the list's uuids) by `reminders::watched_tokens`, streamed into \
+         plan sorts a copy of the list by uuid) by `reminders::watched_tokens`, streamed into \
          `domain::plan` (every token's reminders against the shared log's shown keys and snoozes, \
          what is due, and the next deadline). *plan*: `domain::plan` alone, over the watched \
          tokens collected beforehand. A tenth of the tokens \
