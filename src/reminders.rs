@@ -343,11 +343,17 @@ impl<V> FromIterator<(Uuid, V)> for SortedByUuid<V> {
     }
 }
 
-/// With at most this many tokens in use, a plan picks them out of the server's list by looking
-/// each listed token up among them (their keys stay in the cache); with more, it sorts a copy of
-/// the whole list instead, so the join still walks memory in order (a lookup per token in a
-/// large table, or a sorted index into the list, waits on memory at 100,000 tokens).
+/// With at most this many tokens in use, or few beside the list, a plan picks them out of the
+/// server's list by looking each listed token up among them (their keys stay in the cache);
+/// otherwise it sorts a copy of the whole list, so the join still walks memory in order (a
+/// lookup per token in a large table, or a sorted index into the list, waits on memory at
+/// 100,000 tokens).
 const LOOKED_UP_IN_USE: usize = 256;
+
+/// Whether a plan looks the listed tokens up among those in use rather than sorting the list.
+fn looks_up(in_use: usize, listed: usize) -> bool {
+    in_use <= LOOKED_UP_IN_USE || in_use.saturating_mul(16) <= listed
+}
 
 /// The tokens to remind about: those in use whose expiry is known, from the server's list
 /// (`listed`, whose uuids are distinct) or, for a token the list lacks (the server cannot be
@@ -368,7 +374,7 @@ where
     let listed = if listed.is_sorted_by_key(|token| token.uuid) {
         Cow::Borrowed(listed)
     } else {
-        let mut picked: Vec<Token> = if in_use.len() <= LOOKED_UP_IN_USE {
+        let mut picked: Vec<Token> = if looks_up(in_use.len(), listed.len()) {
             listed
                 .iter()
                 .filter(|token| in_use.contains_key(&token.uuid))
@@ -490,7 +496,7 @@ mod tests {
     /// whatever the list's order.
     #[test]
     fn watched_tokens_match_a_lookup_for_few_and_many_tokens_in_use() {
-        use super::{Created, LOOKED_UP_IN_USE, watched_tokens};
+        use super::{Created, looks_up, watched_tokens};
         use crate::domain::{Token, Watched};
         use chrono::{Duration, TimeZone, Utc};
         let t0 = Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap();
@@ -540,13 +546,28 @@ mod tests {
                 })
                 .collect()
         };
+        // Both ways are taken below; a few hundred in use beside a long list are looked up.
+        let policy = [
+            (2, 1_000, true),
+            (256, 1_000, true),
+            (2_000, 1_000, false),
+            (300, 100_000, true),
+            (10_000, 100_000, false),
+        ];
+        for (in_use, listed, expected) in policy {
+            assert_eq!(
+                looks_up(in_use, listed),
+                expected,
+                "{in_use} in use, {listed} listed"
+            );
+        }
         let mut by_uuid = listed.clone();
         by_uuid.sort_by_key(|t| t.uuid);
         let mut reversed = listed.clone();
         reversed.reverse();
         for step in [1_000, 100, 10, 1] {
             let in_use = in_use(step);
-            let few = in_use.len() <= LOOKED_UP_IN_USE;
+            let few = looks_up(in_use.len(), listed.len());
             for (order, list) in [("by id", &listed), ("by uuid", &by_uuid), ("reversed", &reversed)] {
                 let watched: Vec<Watched> =
                     watched_tokens(&in_use, |created| Some(created), Some(list)).collect();
