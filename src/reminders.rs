@@ -492,7 +492,7 @@ mod tests {
     }
 
     /// The join agrees with a lookup of each token in use, whichever way it picks the listed
-    /// tokens (a lookup among a few tokens in use, a sort of the list's keys among many) and
+    /// tokens (a lookup among a few tokens in use, a sorted copy of the list among many) and
     /// whatever the list's order.
     #[test]
     fn watched_tokens_match_a_lookup_for_few_and_many_tokens_in_use() {

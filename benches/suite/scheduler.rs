@@ -23,8 +23,8 @@ fn now() -> DateTime<Utc> {
 }
 
 /// What the daemon holds for `n` tokens in use: the server's list (in the server's order, as
-/// the daemon keeps it), each token in use with the tool's record of it, the reminder log (a tenth of the
-/// tokens already reminded once, a hundredth snoozed).
+/// the daemon keeps it), each token in use with the tool's record of it, the reminder log (a
+/// tenth of the tokens already reminded once, a hundredth snoozed).
 pub struct World {
     pub listed: Vec<Token>,
     pub in_use: SortedByUuid<Option<Created>>,
