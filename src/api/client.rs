@@ -279,6 +279,12 @@ impl ListAnswer {
         ListReader::new(&self.server, self.status, self.response.content_length())
     }
 
+    /// A reader for the part of this answer's body (`length` bytes in all) that follows the
+    /// `,` at `comma`, found by [`super::list::item_boundary`].
+    pub fn reader_for_the_rest(&self, comma: u64, length: u64) -> ListReader {
+        ListReader::for_the_rest(&self.server, self.status, comma, length)
+    }
+
     /// The next piece of the body as it arrives; `None` at its end.
     pub async fn piece(&mut self) -> Result<Option<bytes::Bytes>, ApiError> {
         self.response

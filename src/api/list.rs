@@ -68,6 +68,35 @@ impl ListReader {
         }
     }
 
+    /// A reader for the part of the same list that follows the `,` at `comma` (an offset
+    /// [`item_boundary`] found) in a body of `length` bytes: items, then the list's `]`.
+    pub(crate) fn for_the_rest(server: &ServerUrl, status: u16, comma: u64, length: u64) -> ListReader {
+        let rest = length.saturating_sub(comma).min(super::client::PRESIZE_AT_MOST);
+        ListReader {
+            server: server.clone(),
+            status,
+            expect: Expect::Item,
+            tokens: Vec::with_capacity((rest / LEAST_ITEM_BYTES) as usize),
+            carry: Vec::new(),
+            tried_at: 0,
+            cut_off: None,
+        }
+    }
+
+    /// Whether what has been pushed ends with a whole item (white space aside): where a reader
+    /// for the rest takes over, at the `,` that follows.
+    pub fn ends_after_an_item(&self) -> bool {
+        self.expect == Expect::Separator && self.carry.is_empty()
+    }
+
+    /// The list: this reader's items, then those of the reader for the rest (see
+    /// [`ListReader::for_the_rest`]), once [`ListReader::ends_after_an_item`] holds.
+    pub fn finish_with(mut self, rest: Vec<Token>) -> Vec<Token> {
+        debug_assert!(self.ends_after_an_item());
+        self.tokens.extend(rest);
+        self.tokens
+    }
+
     /// Takes the next piece of the body, parsing every item it completes.
     pub fn push(&mut self, piece: &[u8]) -> Result<(), ApiError> {
         let mut at = 0;
@@ -207,6 +236,25 @@ fn maybe_cut_off(error: &serde_json::Error, text: &str) -> bool {
     line_start + error.column() + 1 >= text.len()
 }
 
+/// The offset in `piece`, at or after `from`, of the first `,` between a `}` and a `{` (white
+/// space aside), as between two items of the list. A guess: a string may hold the same
+/// characters. The reader of the part before it confirms it
+/// ([`ListReader::ends_after_an_item`]), as only a `,` between items leaves it there.
+pub fn item_boundary(piece: &[u8], from: usize) -> Option<usize> {
+    let is_space = |byte: &&u8| matches!(byte, b' ' | b'\t' | b'\n' | b'\r');
+    let mut at = from;
+    while let Some(found) = piece.get(at..)?.iter().position(|&byte| byte == b',') {
+        let comma = at + found;
+        let before = piece[..comma].iter().rev().find(|byte| !is_space(byte));
+        let after = piece[comma + 1..].iter().find(|byte| !is_space(byte));
+        if before == Some(&b'}') && after == Some(&b'{') {
+            return Some(comma);
+        }
+        at = comma + 1;
+    }
+    None
+}
+
 /// `bytes` up to the last whole character: a piece may end inside one, the rest of which comes
 /// with the next piece. Bytes that are not UTF-8 at all are an error.
 fn complete_characters(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
@@ -324,6 +372,58 @@ mod tests {
                 assert!(error.message.contains(expected), "cut at {cut}: {error}");
                 assert!(!error.message.contains(secret), "cut at {cut}: {error}");
             }
+        }
+    }
+
+    /// `item_boundary` finds the first `,` between a `}` and a `{` (white space aside) from
+    /// where it starts to look, within the piece; a string can hold one too.
+    #[test]
+    fn item_boundaries_are_commas_between_objects() {
+        let cases: [(&str, usize, Option<usize>); 8] = [
+            (r#"[{"a":1},{"b":2}]"#, 0, Some(8)),
+            (r#"[{"a":1},{"b":2}]"#, 9, None),
+            ("[{\"a\":1} ,\n\t{\"b\":2}]", 0, Some(9)),
+            (r#"[{"a":[1,2]},{"b":2}]"#, 0, Some(12)),
+            (r#"{"a":[1,2],"b":{"c":3}}"#, 0, None),
+            (r#"[{"a":"},{"},{"b":2}]"#, 0, Some(8)),
+            (r#"[{"a":1},"#, 0, None),
+            (r#",{"a":1}"#, 0, None),
+        ];
+        for (piece, from, expected) in cases {
+            assert_eq!(
+                item_boundary(piece.as_bytes(), from),
+                expected,
+                "{piece} from {from}"
+            );
+        }
+    }
+
+    /// A body read up to a `,` between items, and read on from it by a reader for the rest,
+    /// joins into the whole list. At a `,` inside a string the first reader does not end after
+    /// an item, so the two are never joined there.
+    #[test]
+    fn a_list_read_in_two_parts_joins_into_the_whole() {
+        for body in BODIES {
+            let bytes = body.as_bytes();
+            let expected = whole(body);
+            let (mut joined, mut inside_strings) = (0, 0);
+            let mut from = 0;
+            while let Some(comma) = item_boundary(bytes, from) {
+                let mut front = ListReader::new(&server(), 200, None);
+                front.push(&bytes[..comma]).unwrap();
+                let mut rest = ListReader::for_the_rest(&server(), 200, comma as u64, bytes.len() as u64);
+                let rest = rest.push(&bytes[comma + 1..]).and_then(|()| rest.finish());
+                if front.ends_after_an_item() {
+                    assert_eq!(front.finish_with(rest.unwrap()), expected, "{body:?} at {comma}");
+                    joined += 1;
+                } else {
+                    inside_strings += 1;
+                }
+                from = comma + 1;
+            }
+            assert_eq!(joined, expected.len().saturating_sub(1), "{body:?}");
+            let fooled = usize::from(body.contains(r#" },{\"x"#));
+            assert_eq!(inside_strings, fooled, "{body:?}");
         }
     }
 

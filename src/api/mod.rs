@@ -11,6 +11,6 @@ mod wire;
 
 pub use client::{Client, ClientOptions, CreatedToken, ListAnswer};
 pub use error::{ApiError, ErrorKind};
-pub use list::ListReader;
+pub use list::{ListReader, item_boundary};
 pub use server::{ServerUrl, ServerUrlError};
 pub use wire::{Author, Models};

@@ -6,16 +6,18 @@
 //! with it, so nothing the daemon goes on using is driven by a runtime that is gone (an HTTP/2
 //! connection would otherwise carry the daemon's next requests and die with the thread). Only
 //! the body crosses over, piece by piece as the thread reads it, and the daemon's own thread
-//! parses each piece while the thread reads the next (reading and parsing a list take about as
-//! long as each other). The backend takes the list when `initialize` asked for the same
-//! connection, and only as its first fetch, before anything could have changed it (see
-//! `Shared::fetch`).
+//! parses each piece while the thread reads the next. Reading takes less time than parsing, so
+//! once the last piece is in, the thread parses the back half of what the daemon's thread has
+//! not reached, on another CPU, and the two parts are joined (see [`Shares`]). The backend
+//! takes the list when `initialize` asked for the same connection, and only as its first
+//! fetch, before anything could have changed it (see `Shared::fetch`).
 
-use crate::api::{ApiError, ListReader};
+use crate::api::{ApiError, ListReader, item_boundary};
 use crate::domain::Token;
 use crate::session::{Connection, CredentialSource, Session};
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 /// The list as it was fetched, and when its GET started.
@@ -25,14 +27,30 @@ pub type Fetched = (Result<Vec<Token>, ApiError>, DateTime<Utc>);
 enum Sent {
     /// The server answered; the reader for its body, and when the GET started.
     Answer(ListReader, DateTime<Utc>),
-    Piece(bytes::Bytes),
+    Piece(Bytes),
+    /// The end of the body, none of it parsed by the thread.
     End,
+    /// The end of the body, and the items the thread parsed after `Shares::rest_from`.
+    EndWithRest(Result<Vec<Token>, ApiError>),
     /// No answer came (after the client's retries, if the failure was transient), or the
     /// server refused.
     Failed(ApiError, DateTime<Utc>),
     /// The body was cut off: the daemon's own fetch asks again.
     CutOff,
 }
+
+/// How the two threads share the body's parse. Held only to note a piece or choose the rest.
+#[derive(Debug, Default)]
+struct Shares {
+    /// The end of the pieces the daemon's thread has taken to parse (offsets in the body).
+    taken: u64,
+    /// The `,` after which the thread parses the rest; the daemon's thread stops before it.
+    rest_from: Option<u64>,
+}
+
+/// The least left for the daemon's thread to parse that the thread shares: below it, the
+/// second list and its join cost more than they save (200 tokens or so).
+const LEAST_SHARED: u64 = 32 * 1024;
 
 pub struct Prefetch {
     /// What the list was fetched for: the daemon's defaults, before `initializationOptions`.
@@ -41,36 +59,141 @@ pub struct Prefetch {
 }
 
 /// The list on its way from the thread.
-pub struct Prefetched(mpsc::UnboundedReceiver<Sent>);
+pub struct Prefetched {
+    sent: mpsc::UnboundedReceiver<Sent>,
+    shares: Arc<Mutex<Shares>>,
+}
 
 impl Prefetched {
     /// The list, parsed here as its pieces arrive. `None` when the thread has nothing to stand
     /// for a fetch: it opened no session or no runtime, it ended early, or the body was cut
     /// off (then the daemon's own fetch asks again, with its retries).
     pub async fn receive(mut self) -> Option<Fetched> {
-        let (mut list, started) = match self.0.recv().await? {
+        let (reader, started) = match self.sent.recv().await? {
             Sent::Answer(reader, started) => (reader, started),
             Sent::Failed(e, started) => return Some((Err(e), started)),
-            Sent::Piece(_) | Sent::End | Sent::CutOff => return None,
+            _ => return None,
         };
+        let mut front = Front::new(reader, self.shares);
         loop {
-            match self.0.recv().await? {
-                Sent::Piece(piece) => {
-                    if let Err(e) = list.push(&piece) {
-                        return Some((Err(e), started));
-                    }
-                }
-                Sent::End => return Some((list.finish(), started)),
+            let done = match self.sent.recv().await? {
+                Sent::Piece(piece) => match front.take(piece) {
+                    Ok(()) => continue,
+                    Err(e) => Err(e),
+                },
+                Sent::End => front.finish(None),
+                Sent::EndWithRest(rest) => front.finish(Some(rest)),
                 Sent::Answer(..) | Sent::Failed(..) | Sent::CutOff => return None,
-            }
+            };
+            return Some((done, started));
         }
     }
 }
 
-/// Reads the list's answer and sends it on, piece by piece, until the receiver is gone.
+/// The daemon's side of the parse: the body from its start, up to where the thread's share
+/// begins, if it takes one.
+struct Front {
+    reader: ListReader,
+    shares: Arc<Mutex<Shares>>,
+    /// The offset of the next piece.
+    next: u64,
+    /// The body from where the thread's share begins, kept in case its parse is not used.
+    held: Vec<Bytes>,
+}
+
+impl Front {
+    fn new(reader: ListReader, shares: Arc<Mutex<Shares>>) -> Front {
+        Front {
+            reader,
+            shares,
+            next: 0,
+            held: Vec::new(),
+        }
+    }
+
+    /// Parses `piece`, or the part of it before the thread's share.
+    fn take(&mut self, mut piece: Bytes) -> Result<(), ApiError> {
+        let start = self.next;
+        self.next += piece.len() as u64;
+        let rest_from = if self.held.is_empty() {
+            let mut shares = self.shares.lock().unwrap_or_else(|e| e.into_inner());
+            if shares.rest_from.is_none() {
+                shares.taken = self.next;
+            }
+            shares.rest_from
+        } else {
+            Some(start)
+        };
+        if let Some(comma) = rest_from.filter(|&comma| comma < self.next) {
+            let mine = comma.saturating_sub(start) as usize;
+            self.held.push(piece.split_off(mine));
+        }
+        self.reader.push(&piece)
+    }
+
+    /// The list, once the body has ended: `rest` is the thread's parse of its share, if it
+    /// took one. It is used only when this side ended with a whole item, which confirms that
+    /// the share began between two items; otherwise, or if that parse failed, the held part
+    /// of the body is parsed here (so an error reads as it would for one parse).
+    fn finish(mut self, rest: Option<Result<Vec<Token>, ApiError>>) -> Result<Vec<Token>, ApiError> {
+        if let Some(Ok(rest)) = rest
+            && self.reader.ends_after_an_item()
+        {
+            return Ok(self.reader.finish_with(rest));
+        }
+        for piece in std::mem::take(&mut self.held) {
+            self.reader.push(&piece)?;
+        }
+        self.reader.finish()
+    }
+}
+
+/// With the whole body in `pieces`: chooses where the thread's share begins, halfway through
+/// what the daemon's thread has not taken yet, if that is worth sharing, and notes it.
+fn choose_the_rest(pieces: &[Bytes], shares: &Mutex<Shares>) -> Option<u64> {
+    let mut shares = shares.lock().unwrap_or_else(|e| e.into_inner());
+    let length: u64 = pieces.iter().map(|piece| piece.len() as u64).sum();
+    let left = length.checked_sub(shares.taken)?;
+    if left < LEAST_SHARED {
+        return None;
+    }
+    let aim = shares.taken + left / 2;
+    let mut start = 0;
+    for piece in pieces {
+        let end = start + piece.len() as u64;
+        if end > aim {
+            let from = aim.saturating_sub(start) as usize;
+            if let Some(comma) = item_boundary(piece, from) {
+                let comma = start + comma as u64;
+                shares.rest_from = Some(comma);
+                return Some(comma);
+            }
+        }
+        start = end;
+    }
+    None
+}
+
+/// Parses the body after the `,` at `comma` with `reader`.
+fn parse_the_rest(pieces: &[Bytes], comma: u64, mut reader: ListReader) -> Result<Vec<Token>, ApiError> {
+    let mut start = 0;
+    for piece in pieces {
+        let end = start + piece.len() as u64;
+        if end > comma + 1 {
+            let from = (comma + 1).saturating_sub(start) as usize;
+            reader.push(&piece[from..])?;
+        }
+        start = end;
+    }
+    reader.finish()
+}
+
+/// Reads the list's answer and sends it on, piece by piece, until the receiver is gone; at
+/// the end, parses its share of the body (see [`Shares`]).
 async fn fetch_into(
     session: &Session,
     sender: &mpsc::UnboundedSender<Sent>,
+    shares: &Mutex<Shares>,
 ) -> Result<(), mpsc::error::SendError<Sent>> {
     let started = session.service.now();
     let mut answer = match session.service.client().list_answer().await {
@@ -78,16 +201,26 @@ async fn fetch_into(
         Err(e) => return sender.send(Sent::Failed(e, started)),
     };
     sender.send(Sent::Answer(answer.reader(), started))?;
+    let mut pieces = Vec::new();
     loop {
         match answer.piece().await {
-            Ok(Some(piece)) => sender.send(Sent::Piece(piece))?,
-            Ok(None) => return sender.send(Sent::End),
+            Ok(Some(piece)) => {
+                pieces.push(piece.clone());
+                sender.send(Sent::Piece(piece))?;
+            }
+            Ok(None) => break,
             Err(e) => {
                 tracing::debug!("the list fetched at start was cut off: {}", e.message);
                 return sender.send(Sent::CutOff);
             }
         }
     }
+    let Some(comma) = choose_the_rest(&pieces, shares) else {
+        return sender.send(Sent::End);
+    };
+    let length = pieces.iter().map(|piece| piece.len() as u64).sum();
+    let reader = answer.reader_for_the_rest(comma, length);
+    sender.send(Sent::EndWithRest(parse_the_rest(&pieces, comma, reader)))
 }
 
 impl Prefetch {
@@ -98,9 +231,14 @@ impl Prefetch {
         if connection.wants_sandbox() {
             return None;
         }
-        let (sender, list) = mpsc::unbounded_channel();
+        let (sender, sent) = mpsc::unbounded_channel();
+        let shares = Arc::new(Mutex::new(Shares::default()));
+        let list = Prefetched {
+            sent,
+            shares: Arc::clone(&shares),
+        };
         let opening = connection.clone();
-        let started = spawn_beside_this_thread("elitea-prefetch", move || {
+        let started = spawn_beside_this_thread("elitea-prefetch", move |cpus| {
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => runtime,
                 Err(e) => {
@@ -109,7 +247,11 @@ impl Prefetch {
                 }
             };
             runtime.block_on(async move {
-                let session = match Session::open(&opening, CredentialSource::Resolve).await {
+                // Threads the session starts (a keyring's D-Bus connection) are not confined.
+                cpus.anywhere();
+                let opened = Session::open(&opening, CredentialSource::Resolve).await;
+                cpus.beside();
+                let session = match opened {
                     Ok(session) => session,
                     // The daemon opens its own session and reports the same failure.
                     Err(e) => {
@@ -117,7 +259,7 @@ impl Prefetch {
                         return;
                     }
                 };
-                if fetch_into(&session, &sender).await.is_err() {
+                if fetch_into(&session, &sender, &shares).await.is_err() {
                     tracing::debug!("the list fetched at start is no longer wanted");
                 }
             });
@@ -130,7 +272,7 @@ impl Prefetch {
         }
         Some(Prefetch {
             fetched_for: connection,
-            list: Some(Prefetched(list)),
+            list: Some(list),
         })
     }
 
@@ -145,30 +287,54 @@ impl Prefetch {
     }
 }
 
+/// The CPUs the list's thread may run on: every one the process may use, or only those other
+/// than the daemon's thread's CPU when the thread was started.
+struct Placement {
+    anywhere: Option<cpus::Set>,
+    beside: Option<cpus::Set>,
+}
+
+impl Placement {
+    fn anywhere(&self) {
+        cpus::run_on(self.anywhere.as_ref());
+    }
+
+    /// Keeps the thread off the daemon's thread's CPU. Left free, the scheduler puts a thread
+    /// that wakes another beside it: the two parsed the list on one CPU while the other one
+    /// was idle (timing points on both threads, 10,000 tokens), and the daemon's thread parsed
+    /// nothing while the thread read the body. Kept apart, the daemon's thread, which is free
+    /// to move, is moved away from the thread if it ever comes to it.
+    fn beside(&self) {
+        cpus::run_on(self.beside.as_ref());
+    }
+}
+
 /// Starts `work` on a thread on another CPU than the caller's. On the machines measured, a new
 /// thread first ran on its parent's CPU once the parent blocked, even with the other CPU idle
 /// (a thread spawned while its parent spun for 0.6 ms first ran after 0.65 ms, and after
 /// 0.09 ms when moved); so it would wait for the main thread to answer `initialize`, and start
-/// no sooner than the work would without a thread. Once running, the thread gets back every CPU
-/// the process may use, so neither it nor the threads it starts (a keyring's D-Bus connection)
-/// stay confined.
+/// no sooner than the work would without a thread. `work` is told the CPUs it may choose from.
 fn spawn_beside_this_thread(
     name: &str,
-    work: impl FnOnce() + Send + 'static,
+    work: impl FnOnce(Placement) + Send + 'static,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let cpus = cpus::allowed();
-    // Held until the thread is placed, so that it cannot undo the placement before it is made.
+    let anywhere = cpus::allowed();
+    let placement = Placement {
+        beside: cpus::other_than_this_one(anywhere.as_ref()),
+        anywhere,
+    };
+    let beside = placement.beside;
+    // Held until the thread is placed, so that it cannot change its placement before it is made.
     let placing = Arc::new(std::sync::Mutex::new(()));
     let placed = placing.lock().unwrap_or_else(|e| e.into_inner());
     let thread = std::thread::Builder::new().name(name.into()).spawn({
         let placing = Arc::clone(&placing);
         move || {
             drop(placing.lock().unwrap_or_else(|e| e.into_inner()));
-            cpus::run_on(cpus.as_ref());
-            work();
+            work(placement);
         }
     })?;
-    cpus::move_off_this_cpu(&thread, cpus.as_ref());
+    cpus::place(&thread, beside.as_ref());
     drop(placed);
     Ok(thread)
 }
@@ -176,46 +342,51 @@ fn spawn_beside_this_thread(
 /// CPU affinity, where Linux lets a process choose it; elsewhere, nothing.
 #[cfg(target_os = "linux")]
 mod cpus {
-    use libc::cpu_set_t;
     use std::mem::size_of;
 
+    pub type Set = libc::cpu_set_t;
+
     /// The CPUs the process may use; `None` if they cannot be read.
-    pub fn allowed() -> Option<cpu_set_t> {
+    pub fn allowed() -> Option<Set> {
         // SAFETY: all zeroes is the empty set (plain data), and the call gets its true size.
         unsafe {
-            let mut allowed: cpu_set_t = std::mem::zeroed();
-            (libc::sched_getaffinity(0, size_of::<cpu_set_t>(), &mut allowed) == 0).then_some(allowed)
+            let mut allowed: Set = std::mem::zeroed();
+            (libc::sched_getaffinity(0, size_of::<Set>(), &mut allowed) == 0).then_some(allowed)
+        }
+    }
+
+    /// The CPUs of `cpus` other than the caller's, if there are any.
+    pub fn other_than_this_one(cpus: Option<&Set>) -> Option<Set> {
+        let mut others = *cpus?;
+        // SAFETY: the CPU number is checked to be within the set before it is cleared from it.
+        unsafe {
+            let here = libc::sched_getcpu();
+            if here < 0 || here as usize >= libc::CPU_SETSIZE as usize {
+                return None;
+            }
+            libc::CPU_CLR(here as usize, &mut others);
+            (libc::CPU_COUNT(&others) > 0).then_some(others)
         }
     }
 
     /// Lets the calling thread run on `cpus`.
-    pub fn run_on(cpus: Option<&cpu_set_t>) {
+    pub fn run_on(cpus: Option<&Set>) {
         if let Some(cpus) = cpus {
             // SAFETY: a valid set, passed with its true size; 0 names the calling thread.
             unsafe {
-                libc::sched_setaffinity(0, size_of::<cpu_set_t>(), cpus);
+                libc::sched_setaffinity(0, size_of::<Set>(), cpus);
             }
         }
     }
 
-    /// Moves `thread` to the CPUs of `cpus` other than the caller's, if there are any.
-    pub fn move_off_this_cpu(thread: &std::thread::JoinHandle<()>, cpus: Option<&cpu_set_t>) {
+    /// Lets `thread` run on `cpus`.
+    pub fn place(thread: &std::thread::JoinHandle<()>, cpus: Option<&Set>) {
         use std::os::unix::thread::JoinHandleExt;
-        let Some(&cpus) = cpus else {
-            return;
-        };
-        let mut elsewhere = cpus;
-        // SAFETY: the CPU number is checked to be within the set before it is cleared from it;
-        // `thread` is live (its handle is held, so it is not reaped), and the call gets the
-        // set's true size.
-        unsafe {
-            let here = libc::sched_getcpu();
-            if here < 0 || here as usize >= libc::CPU_SETSIZE as usize {
-                return;
-            }
-            libc::CPU_CLR(here as usize, &mut elsewhere);
-            if libc::CPU_COUNT(&elsewhere) > 0 {
-                libc::pthread_setaffinity_np(thread.as_pthread_t(), size_of::<cpu_set_t>(), &elsewhere);
+        if let Some(cpus) = cpus {
+            // SAFETY: `thread` is live (its handle is held, so it is not reaped), and the call
+            // gets the set's true size.
+            unsafe {
+                libc::pthread_setaffinity_np(thread.as_pthread_t(), size_of::<Set>(), cpus);
             }
         }
     }
@@ -223,9 +394,121 @@ mod cpus {
 
 #[cfg(not(target_os = "linux"))]
 mod cpus {
-    pub fn allowed() -> Option<()> {
+    pub type Set = ();
+    pub fn allowed() -> Option<Set> {
         None
     }
-    pub fn run_on(_: Option<&()>) {}
-    pub fn move_off_this_cpu(_: &std::thread::JoinHandle<()>, _: Option<&()>) {}
+    pub fn other_than_this_one(_: Option<&Set>) -> Option<Set> {
+        None
+    }
+    pub fn run_on(_: Option<&Set>) {}
+    pub fn place(_: &std::thread::JoinHandle<()>, _: Option<&Set>) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ServerUrl;
+
+    fn server() -> ServerUrl {
+        ServerUrl::parse("https://next.elitea.ai", false).unwrap()
+    }
+
+    /// The list as one reader reads the whole body, or its error's message.
+    fn read_alone(body: &[u8]) -> Result<Vec<Token>, String> {
+        let mut reader = ListReader::new(&server(), 200, Some(body.len() as u64));
+        reader
+            .push(body)
+            .and_then(|()| reader.finish())
+            .map_err(|e| e.message)
+    }
+
+    /// What the two threads make of `pieces`, the daemon's thread having taken `taken` of them
+    /// when the last one is read; and, if the thread took a share, whether it was joined.
+    fn read_shared(pieces: &[Bytes], taken: usize) -> (Result<Vec<Token>, String>, Option<bool>) {
+        let length: u64 = pieces.iter().map(|piece| piece.len() as u64).sum();
+        let shares = Arc::new(Mutex::new(Shares::default()));
+        let mut front = Front::new(ListReader::new(&server(), 200, Some(length)), Arc::clone(&shares));
+        let mut read = || {
+            for piece in &pieces[..taken] {
+                front.take(piece.clone())?;
+            }
+            let rest = choose_the_rest(pieces, &shares).map(|comma| {
+                let reader = ListReader::for_the_rest(&server(), 200, comma, length);
+                let rest = parse_the_rest(pieces, comma, reader);
+                // A share begun inside a name below fails to parse (an item follows the name),
+                // but nothing may rely on that: it is taken as read, with no items.
+                let at = comma as usize;
+                let body: Vec<u8> = pieces.iter().flat_map(|piece| piece.iter().copied()).collect();
+                if body[at - 2..at] == *b"a}" {
+                    Ok(Vec::new())
+                } else {
+                    rest
+                }
+            });
+            for piece in &pieces[taken..] {
+                front.take(piece.clone())?;
+            }
+            Ok::<_, ApiError>(rest)
+        };
+        let rest = match read() {
+            Ok(rest) => rest,
+            Err(e) => return (Err(e.message), None),
+        };
+        let joined = rest
+            .as_ref()
+            .map(|rest| rest.is_ok() && front.reader.ends_after_an_item());
+        (front.finish(rest).map_err(|e| e.message), joined)
+    }
+
+    /// However the body comes in pieces and however far the daemon's thread has got when the
+    /// last one is read, the shared parse reads as one parse of the whole body: the same list,
+    /// or the same error. Names holding `},{` make some shares begin inside a string, which must
+    /// never be joined; errors sit before and after where the shares begin.
+    #[test]
+    fn a_shared_parse_reads_as_one() {
+        let item = |i: usize, name: &str, id: &str| {
+            format!(
+                r#"{{"expires":"Sat, 01 Jan 2028 00:00:00 GMT","id":{id},"name":"{name}","token":"...abcdefg","user_id":1,"uuid":"{i:08x}-2222-4333-8444-555555555555"}}"#
+            )
+        };
+        let list = |name: &dyn Fn(usize) -> String, bad: Option<usize>| {
+            let items: Vec<String> = (0..2_000)
+                .map(|i| item(i, &name(i), if Some(i) == bad { r#""x""# } else { "7" }))
+                .collect();
+            format!("[{}]", items.join(", "))
+        };
+        let plain = |i: usize| format!("seed-{i:05}");
+        let fooling = |i: usize| format!("a}},{{\\\"uuid\\\" {i}");
+        let bodies = [
+            list(&plain, None),
+            list(&fooling, None),
+            list(&plain, Some(30)),
+            list(&plain, Some(1_990)),
+            list(&fooling, Some(1_500)),
+            list(&plain, None).trim_end_matches(']').to_string(),
+        ];
+        // Shares joined and not, in the body of plain names and in the fooling one.
+        let mut shares = [[0; 2]; 2];
+        for (number, body) in bodies.iter().enumerate() {
+            let alone = read_alone(body.as_bytes());
+            assert_eq!(alone.is_ok(), number < 2, "body {number}: {alone:?}");
+            for size in [4_096, 16_384, 65_536] {
+                let pieces: Vec<Bytes> = body.as_bytes().chunks(size).map(Bytes::copy_from_slice).collect();
+                for taken in [0, 1, 3, pieces.len() / 2, pieces.len()] {
+                    let (shared, was_joined) = read_shared(&pieces, taken);
+                    assert_eq!(shared, alone, "body {number}, pieces of {size}, {taken} taken");
+                    if let (Some(joined), 0 | 1) = (was_joined, number) {
+                        shares[number][usize::from(joined)] += 1;
+                    }
+                }
+            }
+        }
+        let [[plain_apart, plain_joined], [fooled_apart, fooled_joined]] = shares;
+        assert_eq!(plain_apart, 0, "a share of plain names begins between items");
+        assert!(
+            plain_joined > 0 && fooled_joined > 0 && fooled_apart > 0,
+            "{shares:?}"
+        );
+    }
 }
