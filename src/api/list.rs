@@ -83,8 +83,24 @@ impl ListReader {
         }
     }
 
+    /// Parses the item held from earlier pieces if it is whole by now (otherwise that waits
+    /// until what is held has doubled, or for the end of the body). An error is the one the
+    /// item would give however the body went on.
+    pub fn settle(&mut self) -> Result<(), ApiError> {
+        if self.carry.is_empty() {
+            return Ok(());
+        }
+        let mut carry = std::mem::take(&mut self.carry);
+        let text = complete_characters(&carry).map_err(|_| self.not_utf8())?;
+        let used = self.read(text)?;
+        carry.drain(..used);
+        self.carry = carry;
+        self.tried_at = self.carry.len();
+        Ok(())
+    }
+
     /// Whether what has been pushed ends with a whole item (white space aside): where a reader
-    /// for the rest takes over, at the `,` that follows.
+    /// for the rest takes over, at the `,` that follows. Call [`ListReader::settle`] first.
     pub fn ends_after_an_item(&self) -> bool {
         self.expect == Expect::Separator && self.carry.is_empty()
     }
@@ -102,7 +118,7 @@ impl ListReader {
         let mut at = 0;
         while at < piece.len() {
             if self.carry.is_empty() {
-                let text = complete_characters(&piece[at..]).map_err(|e| self.not_the_api(&e))?;
+                let text = complete_characters(&piece[at..]).map_err(|_| self.not_utf8())?;
                 let used = self.read(text)?;
                 self.carry.extend_from_slice(&piece[at + used..]);
                 self.tried_at = self.carry.len();
@@ -117,7 +133,7 @@ impl ListReader {
                 return Ok(()); // The piece is used up; try again when the carry has doubled.
             }
             let carry = std::mem::take(&mut self.carry);
-            let text = complete_characters(&carry).map_err(|e| self.not_the_api(&e))?;
+            let text = complete_characters(&carry).map_err(|_| self.not_utf8())?;
             let used = self.read(text)?;
             if used >= before {
                 // The carried item ended in this piece: go on reading the piece in place.
@@ -138,7 +154,7 @@ impl ListReader {
     pub fn finish(mut self) -> Result<Vec<Token>, ApiError> {
         if !self.carry.is_empty() {
             let carry = std::mem::take(&mut self.carry);
-            let text = std::str::from_utf8(&carry).map_err(|e| self.not_the_api(&e))?;
+            let text = std::str::from_utf8(&carry).map_err(|_| self.not_utf8())?;
             let used = self.read(text)?;
             if used < carry.len() {
                 let item = self.tokens.len() + 1;
@@ -210,6 +226,12 @@ impl ListReader {
 
     fn not_the_api(&self, problem: &dyn std::fmt::Display) -> ApiError {
         super::client::not_the_api(&self.server, self.status, problem)
+    }
+
+    /// Bytes that are not UTF-8. Where in the body is left out: offsets within a piece depend
+    /// on how the body was read.
+    fn not_utf8(&self) -> ApiError {
+        self.not_the_api(&"invalid utf-8")
     }
 
     fn html(&self) -> ApiError {
@@ -398,9 +420,10 @@ mod tests {
         }
     }
 
-    /// A body read up to a `,` between items, and read on from it by a reader for the rest,
-    /// joins into the whole list. At a `,` inside a string the first reader does not end after
-    /// an item, so the two are never joined there.
+    /// A body read up to a `,` between items (in two pieces, cut at every byte), settled, and
+    /// read on from the `,` by a reader for the rest, joins into the whole list. At a `,`
+    /// inside a string the first reader does not end after an item, so the two are never
+    /// joined there.
     #[test]
     fn a_list_read_in_two_parts_joins_into_the_whole() {
         for body in BODIES {
@@ -409,12 +432,25 @@ mod tests {
             let (mut joined, mut inside_strings) = (0, 0);
             let mut from = 0;
             while let Some(comma) = item_boundary(bytes, from) {
-                let mut front = ListReader::new(&server(), 200, None);
-                front.push(&bytes[..comma]).unwrap();
                 let mut rest = ListReader::for_the_rest(&server(), 200, comma as u64, bytes.len() as u64);
                 let rest = rest.push(&bytes[comma + 1..]).and_then(|()| rest.finish());
-                if front.ends_after_an_item() {
-                    assert_eq!(front.finish_with(rest.unwrap()), expected, "{body:?} at {comma}");
+                let mut ends = Vec::new();
+                for cut in 0..=comma {
+                    let mut front = ListReader::new(&server(), 200, None);
+                    front.push(&bytes[..cut]).unwrap();
+                    front.push(&bytes[cut..comma]).unwrap();
+                    front.settle().unwrap();
+                    ends.push(front.ends_after_an_item());
+                    if front.ends_after_an_item() {
+                        let list = front.finish_with(rest.clone().unwrap());
+                        assert_eq!(list, expected, "{body:?} at {comma}, cut at {cut}");
+                    }
+                }
+                assert!(
+                    ends.iter().all(|&end| end == ends[0]),
+                    "{body:?} at {comma}: {ends:?}"
+                );
+                if ends[0] {
                     joined += 1;
                 } else {
                     inside_strings += 1;

@@ -8,9 +8,9 @@
 //! the body crosses over, piece by piece as the thread reads it, and the daemon's own thread
 //! parses each piece while the thread reads the next. Reading takes less time than parsing, so
 //! once the last piece is in, the thread parses the back half of what the daemon's thread has
-//! not reached, on another CPU, and the two parts are joined (see [`Shares`]). The backend
-//! takes the list when `initialize` asked for the same connection, and only as its first
-//! fetch, before anything could have changed it (see `Shared::fetch`).
+//! not taken, on another CPU (where there is one), and the two parts are joined (see
+//! [`Shares`]). The backend takes the list when `initialize` asked for the same connection,
+//! and only as its first fetch, before anything could have changed it (see `Shared::fetch`).
 
 use crate::api::{ApiError, ListReader, item_boundary};
 use crate::domain::Token;
@@ -136,10 +136,11 @@ impl Front {
     /// the share began between two items; otherwise, or if that parse failed, the held part
     /// of the body is parsed here (so an error reads as it would for one parse).
     fn finish(mut self, rest: Option<Result<Vec<Token>, ApiError>>) -> Result<Vec<Token>, ApiError> {
-        if let Some(Ok(rest)) = rest
-            && self.reader.ends_after_an_item()
-        {
-            return Ok(self.reader.finish_with(rest));
+        if let Some(Ok(rest)) = rest {
+            self.reader.settle()?;
+            if self.reader.ends_after_an_item() {
+                return Ok(self.reader.finish_with(rest));
+            }
         }
         for piece in std::mem::take(&mut self.held) {
             self.reader.push(&piece)?;
@@ -189,11 +190,12 @@ fn parse_the_rest(pieces: &[Bytes], comma: u64, mut reader: ListReader) -> Resul
 }
 
 /// Reads the list's answer and sends it on, piece by piece, until the receiver is gone; at
-/// the end, parses its share of the body (see [`Shares`]).
+/// the end, parses its share of the body if it may `share` (see [`Shares`]).
 async fn fetch_into(
     session: &Session,
     sender: &mpsc::UnboundedSender<Sent>,
     shares: &Mutex<Shares>,
+    share: bool,
 ) -> Result<(), mpsc::error::SendError<Sent>> {
     let started = session.service.now();
     let mut answer = match session.service.client().list_answer().await {
@@ -215,7 +217,7 @@ async fn fetch_into(
             }
         }
     }
-    let Some(comma) = choose_the_rest(&pieces, shares) else {
+    let Some(comma) = share.then(|| choose_the_rest(&pieces, shares)).flatten() else {
         return sender.send(Sent::End);
     };
     let length = pieces.iter().map(|piece| piece.len() as u64).sum();
@@ -246,6 +248,8 @@ impl Prefetch {
                     return;
                 }
             };
+            // With one CPU, both parts would be parsed on it, and the join would be all cost.
+            let share = cpus.beside.is_some();
             runtime.block_on(async move {
                 // Threads the session starts (a keyring's D-Bus connection) are not confined.
                 cpus.anywhere();
@@ -259,7 +263,7 @@ impl Prefetch {
                         return;
                     }
                 };
-                if fetch_into(&session, &sender, &shares).await.is_err() {
+                if fetch_into(&session, &sender, &shares, share).await.is_err() {
                     tracing::debug!("the list fetched at start is no longer wanted");
                 }
             });
@@ -461,6 +465,39 @@ mod tests {
         (front.finish(rest).map_err(|e| e.message), joined)
     }
 
+    /// A share that begins just after an item the daemon's thread holds in part from an earlier
+    /// piece (the rest of it, in the share's piece, shorter than what is held) is joined: that
+    /// item is parsed once the share's start is reached. The thread's part is taken as given
+    /// (here, no items), so the list shows whether it was joined.
+    #[test]
+    fn a_share_after_an_item_cut_by_a_piece_is_joined() {
+        let item = |i: usize| {
+            format!(
+                r#"{{"uuid":"{i:08x}-2222-4333-8444-555555555555","id":{i},"name":"n","token":"...abcdefg","expires":null}}"#
+            )
+        };
+        let body = format!("[{},{},{}]", item(1), item(2), item(3));
+        let second = body.find(&item(2)).unwrap();
+        let comma = second + item(2).len();
+        let whole = read_alone(body.as_bytes()).unwrap();
+        for cut in [second + item(2).len() / 2 + 1, comma - 1] {
+            let pieces = [
+                Bytes::copy_from_slice(&body.as_bytes()[..cut]),
+                Bytes::copy_from_slice(&body.as_bytes()[cut..]),
+            ];
+            let shares = Arc::new(Mutex::new(Shares {
+                taken: 0,
+                rest_from: Some(comma as u64),
+            }));
+            let mut front = Front::new(ListReader::new(&server(), 200, None), shares);
+            for piece in pieces {
+                front.take(piece).unwrap();
+            }
+            let list = front.finish(Some(Ok(Vec::new()))).unwrap();
+            assert_eq!(list, whole[..2], "cut at {cut}");
+        }
+    }
+
     /// However the body comes in pieces and however far the daemon's thread has got when the
     /// last one is read, the shared parse reads as one parse of the whole body: the same list,
     /// or the same error. Names holding `},{` make some shares begin inside a string, which must
@@ -479,6 +516,7 @@ mod tests {
             format!("[{}]", items.join(", "))
         };
         let plain = |i: usize| format!("seed-{i:05}");
+        let accented = |i: usize| format!("s\u{e9}ed-\u{1f511}-{i:05}");
         let fooling = |i: usize| format!("a}},{{\\\"uuid\\\" {i}");
         let bodies = [
             list(&plain, None),
@@ -487,19 +525,32 @@ mod tests {
             list(&plain, Some(1_990)),
             list(&fooling, Some(1_500)),
             list(&plain, None).trim_end_matches(']').to_string(),
+            list(&accented, None),
+            list(&accented, Some(1_200)),
         ];
-        // Shares joined and not, in the body of plain names and in the fooling one.
+        // Shares joined and not, in the bodies of plain names and in the fooling one.
         let mut shares = [[0; 2]; 2];
         for (number, body) in bodies.iter().enumerate() {
             let alone = read_alone(body.as_bytes());
-            assert_eq!(alone.is_ok(), number < 2, "body {number}: {alone:?}");
-            for size in [4_096, 16_384, 65_536] {
+            assert_eq!(
+                alone.is_ok(),
+                [0, 1, 6].contains(&number),
+                "body {number}: {alone:?}"
+            );
+            // Sizes that split characters of two and four bytes, as well as round ones.
+            for size in [4_093, 4_096, 16_384, 16_411, 65_536] {
                 let pieces: Vec<Bytes> = body.as_bytes().chunks(size).map(Bytes::copy_from_slice).collect();
+                // Four points where the thread shares, and one where nothing is left to share.
                 for taken in [0, 1, 3, pieces.len() / 2, pieces.len()] {
                     let (shared, was_joined) = read_shared(&pieces, taken);
                     assert_eq!(shared, alone, "body {number}, pieces of {size}, {taken} taken");
-                    if let (Some(joined), 0 | 1) = (was_joined, number) {
-                        shares[number][usize::from(joined)] += 1;
+                    let kind = match number {
+                        0 | 6 => Some(0),
+                        1 => Some(1),
+                        _ => None,
+                    };
+                    if let (Some(joined), Some(kind)) = (was_joined, kind) {
+                        shares[kind][usize::from(joined)] += 1;
                     }
                 }
             }
