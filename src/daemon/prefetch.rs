@@ -97,7 +97,8 @@ struct Front {
     shares: Arc<Mutex<Shares>>,
     /// The offset of the next piece.
     next: u64,
-    /// The body from where the thread's share begins, kept in case its parse is not used.
+    /// The body from where the thread's share begins, kept in case its parse is not used. Once
+    /// it holds anything, this side has stopped: every later piece is held too.
     held: Vec<Bytes>,
 }
 
@@ -149,11 +150,11 @@ impl Front {
     }
 }
 
-/// With the whole body in `pieces`: chooses where the thread's share begins, halfway through
-/// what the daemon's thread has not taken yet, if that is worth sharing, and notes it.
-fn choose_the_rest(pieces: &[Bytes], shares: &Mutex<Shares>) -> Option<u64> {
+/// With the whole body in `pieces` (`length` bytes): chooses where the thread's share begins,
+/// halfway through what the daemon's thread has not taken yet, if that is worth sharing, and
+/// notes it. Nothing is shared when the pieces were not kept.
+fn choose_the_rest(pieces: &[Bytes], length: u64, shares: &Mutex<Shares>) -> Option<u64> {
     let mut shares = shares.lock().unwrap_or_else(|e| e.into_inner());
-    let length: u64 = pieces.iter().map(|piece| piece.len() as u64).sum();
     let left = length.checked_sub(shares.taken)?;
     if left < LEAST_SHARED {
         return None;
@@ -207,7 +208,9 @@ async fn fetch_into(
     loop {
         match answer.piece().await {
             Ok(Some(piece)) => {
-                pieces.push(piece.clone());
+                if share {
+                    pieces.push(piece.clone());
+                }
                 sender.send(Sent::Piece(piece))?;
             }
             Ok(None) => break,
@@ -217,10 +220,10 @@ async fn fetch_into(
             }
         }
     }
-    let Some(comma) = share.then(|| choose_the_rest(&pieces, shares)).flatten() else {
+    let length = pieces.iter().map(|piece| piece.len() as u64).sum();
+    let Some(comma) = choose_the_rest(&pieces, length, shares) else {
         return sender.send(Sent::End);
     };
-    let length = pieces.iter().map(|piece| piece.len() as u64).sum();
     let reader = answer.reader_for_the_rest(comma, length);
     sender.send(Sent::EndWithRest(parse_the_rest(&pieces, comma, reader)))
 }
@@ -437,7 +440,7 @@ mod tests {
             for piece in &pieces[..taken] {
                 front.take(piece.clone())?;
             }
-            let rest = choose_the_rest(pieces, &shares).map(|comma| {
+            let rest = choose_the_rest(pieces, length, &shares).map(|comma| {
                 let reader = ListReader::for_the_rest(&server(), 200, comma, length);
                 let rest = parse_the_rest(pieces, comma, reader);
                 // A share begun inside a name below fails to parse (an item follows the name),
