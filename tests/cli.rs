@@ -432,3 +432,51 @@ async fn serve_takes_its_options_with_or_without_the_parser() {
     }
     assert!(log.exists(), "--log-file was not taken");
 }
+
+/// `serve` starts fetching the list before its log subscriber is installed; the session that
+/// fetch opens reads the credential from the plain file, and the warning that the file store
+/// gives once per process must still reach stderr: exactly once, whichever of the daemon's
+/// threads opens the store first, and without the credential in it.
+#[tokio::test]
+async fn serve_warns_once_that_its_credential_sits_in_a_plain_file() {
+    use tokio::process::Command;
+    let sandbox = SandboxProcess::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let home_dir = home.path().to_str().unwrap();
+    let env = [("ELITEA_TOKENS_HOME", home_dir), ("ELITEA_SECRET_STORE", "file")];
+    let login = common::run_binary_with_stdin(
+        &["login", "--server", &sandbox.server],
+        &env,
+        &format!("{}\n", sandbox.token),
+    )
+    .await;
+    assert_eq!(login.code, 0, "{login:?}");
+
+    let mut child = Command::new(common::BIN)
+        .arg("serve")
+        .envs(env)
+        .env_remove("ELITEA_SERVER")
+        .env_remove("ELITEA_TOKEN")
+        .env_remove("ELITEA_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the daemon starts");
+    let mut client = common::lsp::TestClient::new(child.stdout.take().unwrap(), child.stdin.take().unwrap());
+    client.initialize(&[home.path()], serde_json::json!({})).await;
+    let listed = client.request("elitea/listTokens", serde_json::json!({})).await;
+    assert_eq!(listed["result"]["total"], 1, "{listed}");
+    client.request("shutdown", Value::Null).await;
+    client.notify("exit", Value::Null).await;
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("the daemon exits after `exit`")
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warning = "secrets are stored in a plain file, protected only by file permissions";
+    assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
+    assert!(!stderr.contains(&sandbox.token), "the credential reached stderr");
+}

@@ -122,6 +122,13 @@ fn init_logging(verbose: u8) {
 
 /// `serve`: the daemon on stdin/stdout; logs go to stderr (and `--log-file`), never stdout.
 fn serve(args: &args::ServeArgs, verbose: u8) -> ExitCode {
+    crate::memory::keep_large_buffers_apart();
+    // The token list is fetched from now, on a thread of its own, while the log subscriber is
+    // installed, the runtime starts and `initialize` is read and answered (see
+    // `daemon::prefetch`); the thread opens its session once the logs are ready.
+    let defaults = crate::daemon::default_connection();
+    let (logs_ready, logs_awaited) = std::sync::mpsc::channel();
+    let prefetch = crate::daemon::Prefetch::start_before_logs(defaults.clone(), logs_awaited);
     let log_file = match &args.log_file {
         Some(path) => match std::fs::OpenOptions::new().create(true).append(true).open(path) {
             Ok(file) => Some(std::sync::Mutex::new(file)),
@@ -137,11 +144,7 @@ fn serve(args: &args::ServeArgs, verbose: u8) -> ExitCode {
         None => BoxMakeWriter::new(std::io::stderr),
     };
     init_logs(verbose, tracing::Level::INFO, writer, false);
-    crate::memory::keep_large_buffers_apart();
-    // The token list is fetched from now, on a thread of its own, while the runtime
-    // starts and `initialize` is read and answered (see `daemon::prefetch`).
-    let defaults = crate::daemon::default_connection();
-    let prefetch = crate::daemon::Prefetch::start(defaults.clone());
+    let _ = logs_ready.send(());
     // Blocking-pool threads (a keyring; stdin and stdout when neither pipes nor sockets) stay
     // parked rather than exit after tokio's default 10 s: an idle daemon wakes only for its
     // deadlines.

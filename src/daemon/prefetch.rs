@@ -233,6 +233,24 @@ impl Prefetch {
     /// embedded sandbox (a server in this process, and its files: only once `initialize`
     /// confirms it) or no thread can be started.
     pub fn start(connection: Connection) -> Option<Prefetch> {
+        Prefetch::start_with(connection, None)
+    }
+
+    /// As [`Prefetch::start`], before the process's log subscriber is installed, so that the
+    /// thread starts and builds its runtime meanwhile (the GET leaves that much sooner). It
+    /// opens its session, which may log (a warning about the plain-file store, say), only once
+    /// `logs_ready` has been sent to or dropped.
+    pub fn start_before_logs(
+        connection: Connection,
+        logs_ready: std::sync::mpsc::Receiver<()>,
+    ) -> Option<Prefetch> {
+        Prefetch::start_with(connection, Some(logs_ready))
+    }
+
+    fn start_with(
+        connection: Connection,
+        logs_ready: Option<std::sync::mpsc::Receiver<()>>,
+    ) -> Option<Prefetch> {
         if connection.wants_sandbox() {
             return None;
         }
@@ -244,7 +262,12 @@ impl Prefetch {
         };
         let opening = connection.clone();
         let started = spawn_beside_this_thread("elitea-prefetch", move |cpus| {
-            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            if let Some(logs_ready) = logs_ready {
+                // Sent, or dropped if the daemon gave up before it had logs: either way, go on.
+                let _ = logs_ready.recv();
+            }
+            let runtime = match runtime {
                 Ok(runtime) => runtime,
                 Err(e) => {
                     tracing::debug!("no list fetched at start: no runtime: {e}");
