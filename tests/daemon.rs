@@ -523,6 +523,35 @@ async fn the_list_is_fetched_as_the_process_starts_and_the_daemon_goes_on_withou
     assert_eq!(listed["result"]["total"], 2, "{listed}");
 }
 
+/// Started before the process's log subscriber, as `serve` starts it, the fetch opens its
+/// session (which may log) only once the daemon says its logs are ready: no GET before that,
+/// and the list once it is said, or once the daemon drops the sender.
+#[tokio::test]
+async fn a_fetch_started_before_the_logs_waits_for_them() {
+    for say in ["sent", "dropped"] {
+        let sandbox = common::in_process_sandbox().await;
+        let home = tempfile::tempdir().unwrap();
+        let (logs_ready, logs_awaited) = std::sync::mpsc::channel();
+        let prefetch = daemon::Prefetch::start_before_logs(
+            defaults(sandbox.url(), sandbox.bootstrap_token(), home.path()),
+            logs_awaited,
+        );
+        assert!(prefetch.is_some(), "{say}: the prefetch thread starts");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            list_hits(&sandbox),
+            0,
+            "{say}: fetched before the logs were ready"
+        );
+        if say == "sent" {
+            logs_ready.send(()).unwrap();
+        } else {
+            drop(logs_ready);
+        }
+        until_list_hits(&sandbox, 1, say).await;
+    }
+}
+
 /// What was fetched at start is not used when `initialize` asks for another connection, when
 /// the first call asks for a refresh, or when a change came first.
 #[tokio::test]
