@@ -224,63 +224,124 @@ pub struct Session {
     pub sandbox: Option<Sandbox>,
 }
 
-impl Session {
-    pub async fn open(connection: &Connection, source: CredentialSource) -> Result<Session> {
+/// What a session against a server is opened from, once read: the paths, the configuration,
+/// the server and its credential. The list's fetch at start reads them while `initialize` is
+/// on its way, and the daemon opens its own session from a copy (see
+/// [`Resolved::for_another_session`]) instead of reading the same files again once it has
+/// answered, when its first call is arriving.
+#[derive(Clone)]
+pub struct Resolved {
+    paths: Paths,
+    config: Config,
+    secrets: Arc<LazySecrets>,
+    server: ServerUrl,
+    credential: Secret,
+}
+
+impl Resolved {
+    /// Reads the configuration and the credential for `connection`, which is not the sandbox.
+    pub async fn read(connection: &Connection, source: CredentialSource) -> Result<Resolved> {
         let paths = match &connection.paths {
             Some(paths) => paths.clone(),
             None => Paths::discover()?,
         };
         let config = Config::load(&paths.config_dir)?;
         let secrets = Arc::new(LazySecrets::with_choice(paths.clone(), connection.store));
-        let options = connection.client.clone();
+        let given = connection.server.as_deref().filter(|s| !s.trim().is_empty());
+        let server = given.or(config.server.as_deref()).ok_or_else(|| {
+            Error::invalid(
+                "no server given: pass --server URL or set ELITEA_SERVER, or log in with `elitea-tokens login --server URL` \
+                 (or use --sandbox to try the tool without an account)",
+            )
+        })?;
+        let server =
+            ServerUrl::parse(server, connection.insecure_http).map_err(|e| Error::invalid(e.to_string()))?;
         let flag_token = connection.token.clone().filter(|t| !t.is_empty());
-        let (server, credential, sandbox) = if connection.wants_sandbox() {
-            let sandbox = start_embedded_sandbox(&paths).await?;
-            let server = ServerUrl::parse(sandbox.url(), false)
-                .map_err(|e| Error::new(ErrorKind::Local, e.to_string()))?;
-            let credential = match source {
-                CredentialSource::Given(secret) => secret,
-                CredentialSource::Resolve => Secret::new(sandbox.bootstrap_token()),
-            };
-            (server, credential, Some(sandbox))
-        } else {
-            let given = connection.server.as_deref().filter(|s| !s.trim().is_empty());
-            let server = given.or(config.server.as_deref()).ok_or_else(|| {
-                Error::invalid(
-                    "no server given: pass --server URL or set ELITEA_SERVER, or log in with `elitea-tokens login --server URL` \
-                     (or use --sandbox to try the tool without an account)",
-                )
-            })?;
-            let server = ServerUrl::parse(server, connection.insecure_http)
-                .map_err(|e| Error::invalid(e.to_string()))?;
-            let credential = match source {
-                CredentialSource::Given(secret) => secret,
-                CredentialSource::Resolve => match flag_token {
-                    Some(token) => token,
-                    None => stored_credential(&secrets, &server).await?.ok_or_else(|| {
-                        Error::new(
-                            ErrorKind::CredentialMissing,
-                            format!(
-                                "no credential for {server}: log in with `elitea-tokens login --server {server}`, or set ELITEA_TOKEN"
-                            ),
-                        )
-                    })?,
-                },
-            };
-            (server, credential, None)
+        let credential = match source {
+            CredentialSource::Given(secret) => secret,
+            CredentialSource::Resolve => match flag_token {
+                Some(token) => token,
+                None => stored_credential(&secrets, &server).await?.ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::CredentialMissing,
+                        format!(
+                            "no credential for {server}: log in with `elitea-tokens login --server {server}`, or set ELITEA_TOKEN"
+                        ),
+                    )
+                })?,
+            },
         };
-        let client = Client::new(server, credential, options)?;
+        Ok(Resolved {
+            paths,
+            config,
+            secrets,
+            server,
+            credential,
+        })
+    }
+
+    /// The same, for a session of its own: its secret store opens afresh on first use, as a
+    /// store opened here (a keyring's connection) belongs to the thread that opened it.
+    pub fn for_another_session(&self) -> Resolved {
+        Resolved {
+            secrets: Arc::new(LazySecrets::with_choice(self.paths.clone(), self.secrets.choice)),
+            ..self.clone()
+        }
+    }
+}
+
+impl Session {
+    pub async fn open(connection: &Connection, source: CredentialSource) -> Result<Session> {
+        if !connection.wants_sandbox() {
+            let resolved = Resolved::read(connection, source).await?;
+            return Session::from_resolved(resolved, connection);
+        }
+        let paths = match &connection.paths {
+            Some(paths) => paths.clone(),
+            None => Paths::discover()?,
+        };
+        let config = Config::load(&paths.config_dir)?;
+        let secrets = Arc::new(LazySecrets::with_choice(paths.clone(), connection.store));
+        let sandbox = start_embedded_sandbox(&paths).await?;
+        let server = ServerUrl::parse(sandbox.url(), false)
+            .map_err(|e| Error::new(ErrorKind::Local, e.to_string()))?;
+        let credential = match source {
+            CredentialSource::Given(secret) => secret,
+            CredentialSource::Resolve => Secret::new(sandbox.bootstrap_token()),
+        };
+        let resolved = Resolved {
+            paths,
+            config,
+            secrets,
+            server,
+            credential,
+        };
+        let mut session = Session::from_resolved(resolved, connection)?;
+        session.sandbox = Some(sandbox);
+        Ok(session)
+    }
+
+    /// A session from what was read already: only its HTTP client is new.
+    pub fn from_resolved(resolved: Resolved, connection: &Connection) -> Result<Session> {
+        let Resolved {
+            paths,
+            config,
+            secrets,
+            server,
+            credential,
+        } = resolved;
+        let client = Client::new(server, credential, connection.client.clone())?;
         let service = Service::new(Parts {
             client,
             clock: Arc::clone(&connection.clock),
-            secrets: secrets.clone(),
+            secrets,
             state: State::new(&paths.state_dir),
             config,
         });
         Ok(Session {
             service,
             paths,
-            sandbox,
+            sandbox: None,
         })
     }
 

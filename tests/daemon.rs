@@ -9,8 +9,8 @@ use elitea_tokens::daemon;
 use elitea_tokens::domain::Secret;
 use elitea_tokens::paths::Paths;
 use elitea_tokens::sandbox::{Failure, FaultRule, Route};
-use elitea_tokens::secrets::{StoreChoice, StoreKind};
-use elitea_tokens::session::Connection;
+use elitea_tokens::secrets::{FileStore, StoreChoice, StoreKind};
+use elitea_tokens::session::{Connection, CredentialSource, Session};
 use elitea_tokens::state::{State, TokenRecord};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -549,6 +549,57 @@ async fn a_fetch_started_before_the_logs_waits_for_them() {
             drop(logs_ready);
         }
         until_list_hits(&sandbox, 1, say).await;
+    }
+}
+
+/// The daemon opens its session from what the fetch at start read (the configuration and the
+/// stored credential) instead of reading the files again as its first call arrives: a
+/// credential removed after that read is still the one its calls carry. A daemon without the
+/// fetch reads the files when it opens its session, and finds no credential.
+#[tokio::test]
+async fn the_daemon_opens_its_session_from_what_the_fetch_at_start_read() {
+    for (how, start) in STARTS {
+        let sandbox = common::in_process_sandbox().await;
+        let home = tempfile::tempdir().unwrap();
+        let signed_in = Connection {
+            server: None,
+            token: None,
+            store: Some(StoreChoice::Only(StoreKind::File)),
+            ..defaults(sandbox.url(), "", home.path())
+        };
+        let login = Connection {
+            server: Some(sandbox.url().to_string()),
+            ..signed_in.clone()
+        };
+        let credential = Secret::new(sandbox.bootstrap_token());
+        let session = Session::open(&login, CredentialSource::Given(credential))
+            .await
+            .unwrap();
+        session.service.login(&session.paths.config_dir).await.unwrap();
+        drop(session);
+        let hits_at_login = list_hits(&sandbox);
+
+        let mut client = start(signed_in);
+        if how == "with the process" {
+            until_list_hits(&sandbox, hits_at_login + 1, how).await;
+        }
+        let secrets = FileStore::location(&Paths::under(home.path().to_path_buf()));
+        std::fs::remove_file(&secrets).unwrap();
+        client.initialize(&[], json!({})).await;
+        let created = client
+            .request("elitea/createToken", json!({"name": "after-the-file-went"}))
+            .await;
+        if how == "with the process" {
+            assert!(created.get("result").is_some(), "{how}: {created}");
+        } else {
+            assert!(
+                created["error"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("no credential"),
+                "{how}: {created}"
+            );
+        }
     }
 }
 

@@ -129,9 +129,19 @@ impl Shared {
             let Some(connection) = pending else {
                 return Err(invalid("the daemon is not initialized yet"));
             };
-            let opened = Session::open(&connection, CredentialSource::Resolve)
-                .await
-                .map(Arc::new);
+            // What the list's thread read for the same connection stands in for reading the
+            // files again (`initialize` dropped the prefetch if it asked for another one).
+            let resolved = self
+                .prefetch
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+                .and_then(Prefetch::take_resolved);
+            let opened = match resolved {
+                Some(resolved) => Session::from_resolved(resolved, &connection),
+                None => Session::open(&connection, CredentialSource::Resolve).await,
+            }
+            .map(Arc::new);
             match &opened {
                 Ok(session) => {
                     self.reload_state(session);

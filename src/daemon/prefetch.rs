@@ -4,7 +4,9 @@
 //! core, while the runtime starts and `initialize` is read and answered. The thread opens a
 //! session of its own for the GET and keeps it: its HTTP client, connections and runtime end
 //! with it, so nothing the daemon goes on using is driven by a runtime that is gone (an HTTP/2
-//! connection would otherwise carry the daemon's next requests and die with the thread). Only
+//! connection would otherwise carry the daemon's next requests and die with the thread). What
+//! it read to open that session (configuration, server, credential) is handed over, so the
+//! daemon's own session, opened as the first call arrives, reads no file again. Of the list, only
 //! the body crosses over, piece by piece as the thread reads it, and the daemon's own thread
 //! parses each piece while the thread reads the next. Reading takes less time than parsing, so
 //! once the last piece is in, the thread parses the back half of what the daemon's thread has
@@ -14,7 +16,7 @@
 
 use crate::api::{ApiError, ListReader, item_boundary};
 use crate::domain::Token;
-use crate::session::{Connection, CredentialSource, Session};
+use crate::session::{Connection, CredentialSource, Resolved, Session};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::sync::{Arc, Mutex};
@@ -56,6 +58,9 @@ pub struct Prefetch {
     /// What the list was fetched for: the daemon's defaults, before `initializationOptions`.
     fetched_for: Connection,
     pub list: Option<Prefetched>,
+    /// A copy of what the thread read to open its session, once it has: the daemon opens its
+    /// own from it (see [`Prefetch::take_resolved`]).
+    resolved: Arc<Mutex<Option<Resolved>>>,
 }
 
 /// The list on its way from the thread.
@@ -261,6 +266,8 @@ impl Prefetch {
             shares: Arc::clone(&shares),
         };
         let opening = connection.clone();
+        let resolved = Arc::new(Mutex::new(None));
+        let handed = Arc::clone(&resolved);
         let started = spawn_beside_this_thread("elitea-prefetch", move |cpus| {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
             if let Some(logs_ready) = logs_ready {
@@ -279,7 +286,11 @@ impl Prefetch {
             runtime.block_on(async move {
                 // Threads the session starts (a keyring's D-Bus connection) are not confined.
                 cpus.anywhere();
-                let opened = Session::open(&opening, CredentialSource::Resolve).await;
+                let read = Resolved::read(&opening, CredentialSource::Resolve).await;
+                let opened = read.and_then(|read| {
+                    *handed.lock().unwrap_or_else(|e| e.into_inner()) = Some(read.for_another_session());
+                    Session::from_resolved(read, &opening)
+                });
                 cpus.beside();
                 let session = match opened {
                     Ok(session) => session,
@@ -303,7 +314,16 @@ impl Prefetch {
         Some(Prefetch {
             fetched_for: connection,
             list: Some(list),
+            resolved,
         })
+    }
+
+    /// What the thread read to open its session (the configuration, the server and the
+    /// credential), if it has by now, so that the daemon's own session reads no file again:
+    /// it opens as the daemon's first call arrives. `None` when the thread has not got that far
+    /// or could not (the daemon then opens its session itself and reports why it cannot).
+    pub fn take_resolved(&self) -> Option<Resolved> {
+        self.resolved.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     /// Whether `initialize` asked for the connection the list was fetched for: the same
