@@ -229,7 +229,6 @@ pub struct Session {
 /// on its way, and the daemon opens its own session from a copy (see
 /// [`Resolved::for_another_session`]) instead of reading the same files again once it has
 /// answered, when its first call is arriving.
-#[derive(Clone)]
 pub struct Resolved {
     paths: Paths,
     config: Config,
@@ -241,12 +240,7 @@ pub struct Resolved {
 impl Resolved {
     /// Reads the configuration and the credential for `connection`, which is not the sandbox.
     pub async fn read(connection: &Connection, source: CredentialSource) -> Result<Resolved> {
-        let paths = match &connection.paths {
-            Some(paths) => paths.clone(),
-            None => Paths::discover()?,
-        };
-        let config = Config::load(&paths.config_dir)?;
-        let secrets = Arc::new(LazySecrets::with_choice(paths.clone(), connection.store));
+        let (paths, config, secrets) = local_files(connection)?;
         let given = connection.server.as_deref().filter(|s| !s.trim().is_empty());
         let server = given.or(config.server.as_deref()).ok_or_else(|| {
             Error::invalid(
@@ -284,10 +278,25 @@ impl Resolved {
     /// store opened here (a keyring's connection) belongs to the thread that opened it.
     pub fn for_another_session(&self) -> Resolved {
         Resolved {
+            paths: self.paths.clone(),
+            config: self.config.clone(),
             secrets: Arc::new(LazySecrets::with_choice(self.paths.clone(), self.secrets.choice)),
-            ..self.clone()
+            server: self.server.clone(),
+            credential: self.credential.clone(),
         }
     }
+}
+
+/// The paths `connection` names (or the user's), the configuration there, and the secret
+/// store, not opened yet.
+fn local_files(connection: &Connection) -> Result<(Paths, Config, Arc<LazySecrets>)> {
+    let paths = match &connection.paths {
+        Some(paths) => paths.clone(),
+        None => Paths::discover()?,
+    };
+    let config = Config::load(&paths.config_dir)?;
+    let secrets = Arc::new(LazySecrets::with_choice(paths.clone(), connection.store));
+    Ok((paths, config, secrets))
 }
 
 impl Session {
@@ -296,12 +305,7 @@ impl Session {
             let resolved = Resolved::read(connection, source).await?;
             return Session::from_resolved(resolved, connection);
         }
-        let paths = match &connection.paths {
-            Some(paths) => paths.clone(),
-            None => Paths::discover()?,
-        };
-        let config = Config::load(&paths.config_dir)?;
-        let secrets = Arc::new(LazySecrets::with_choice(paths.clone(), connection.store));
+        let (paths, config, secrets) = local_files(connection)?;
         let sandbox = start_embedded_sandbox(&paths).await?;
         let server = ServerUrl::parse(sandbox.url(), false)
             .map_err(|e| Error::new(ErrorKind::Local, e.to_string()))?;
