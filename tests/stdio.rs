@@ -2,7 +2,8 @@
 //! (JetBrains, Rust's `Command`), Unix socket pairs (libuv: VS Code, Neovim) and plain files (a
 //! shell's redirections). Pipes and sockets are read and written in non-blocking mode; a
 //! conversation bigger than a pipe's buffer must arrive whole and in order, and the descriptors
-//! must be left blocking again for whoever shares them.
+//! must be left blocking again for whoever shares them. Also the thread `serve` fetches the
+//! token list on as it starts, which must end once the daemon has answered from that list.
 #![cfg(unix)]
 
 mod common;
@@ -220,4 +221,66 @@ async fn serve_answers_over_pipes_sockets_and_files_and_leaves_them_blocking() {
         assert!(while_serving, "{kind:?}: served in non-blocking mode");
         assert!(!after, "{kind:?}: the descriptors are blocking again");
     }
+}
+
+/// The names of a process's threads.
+#[cfg(target_os = "linux")]
+fn thread_names(pid: u32) -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim_end().to_string())
+        .collect()
+}
+
+/// Waits until the process `pid` has a thread that fetches the list, or has none, as `wanted`.
+#[cfg(target_os = "linux")]
+async fn until_fetching(pid: u32, wanted: bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while thread_names(pid).iter().any(|name| name == "elitea-prefetch") != wanted {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// The thread that fetches the list as the process starts keeps its connection and buffers
+/// until the daemon has answered from the list, and then ends: a daemon that runs for days
+/// holds none of it. The daemon goes on with its own session.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_thread_that_fetched_the_list_at_start_ends_after_the_first_answer() {
+    let sandbox = common::in_process_sandbox().await;
+    let home = tempfile::tempdir().unwrap();
+    let mut daemon = tokio::process::Command::new(common::BIN)
+        .arg("serve")
+        .env("ELITEA_TOKENS_HOME", home.path())
+        .env("ELITEA_SECRET_STORE", "file")
+        .env("ELITEA_SERVER", sandbox.url())
+        .env("ELITEA_TOKEN", sandbox.bootstrap_token())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the daemon starts");
+    let pid = daemon.id().expect("a running daemon");
+    // It waits for the list to be answered from, which takes `initialize` first.
+    until_fetching(pid, true, "the thread starts with the process").await;
+    let mut client =
+        common::lsp::TestClient::new(daemon.stdout.take().unwrap(), daemon.stdin.take().unwrap());
+    client.initialize(&[], json!({})).await;
+    let listed = client.request("elitea/listTokens", json!({})).await;
+    assert_eq!(listed["result"]["total"], json!(1), "{listed}");
+    until_fetching(pid, false, "the thread ends once the list has been answered from").await;
+    let refreshed = client
+        .request("elitea/listTokens", json!({"refresh": true}))
+        .await;
+    assert_eq!(refreshed["result"]["total"], json!(1), "{refreshed}");
+    let hits = sandbox
+        .hits()
+        .get(&elitea_tokens::sandbox::Route::ListTokens)
+        .copied();
+    assert_eq!(hits, Some(2), "the list fetched at start, then the refresh");
 }

@@ -31,13 +31,15 @@ pub const APPLICATION_ERROR: i64 = -32001;
 /// made from it.
 pub type TokenList = Arc<Vec<Token>>;
 
-/// How long the file watcher waits for the first fetch of the list before it starts anyway.
-const WATCH_AFTER_AT_MOST: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long the work put off until the first fetch of the list is done (see
+/// `Backend::warm_up_after_answer`) waits for it before it starts anyway.
+const SETTLE_AT_MOST: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// How long after the first fetch the watcher's threads start: long enough for a call that
-/// waited for the list to be answered first (its answer crosses several tasks, so a yield is
-/// not enough), as starting a thread holds the runtime's thread for a while (0.1 to 0.2 ms).
-const WATCH_AFTER_FETCH: std::time::Duration = std::time::Duration::from_millis(20);
+/// How long after the first fetch the put-off work starts: long enough for a call that waited
+/// for the list to be answered first (its answer crosses several tasks, so a yield is not
+/// enough). Starting the watcher's threads holds the runtime's thread for a while (0.1 to
+/// 0.2 ms), and the end of the list's thread interrupts it (see `Prefetch::release`).
+const SETTLE_AFTER_FETCH: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// How long the token list is answered from memory before the server is asked again.
 const LIST_MAX_AGE: chrono::Duration = chrono::Duration::minutes(5);
@@ -842,32 +844,42 @@ impl Backend {
     /// first call, which then finds the list in memory or on its way. It waits for the answer
     /// to be written, so it never delays it. The list is what a client's first view and the
     /// reminders both need; a failure is only logged here: the call that waited for it
-    /// reports it.
+    /// reports it. Work that would hold up that call waits until it has been answered: the
+    /// watcher's threads start, and the thread that fetched the list at start ends.
     fn warm_up_after_answer(&self) {
         let shared = Arc::clone(&self.shared);
         tokio::spawn(async move {
-            let mut answered = shared.initialize_answered.clone();
-            if answered.wait_for(|written| *written).await.is_err() {
-                return;
+            let session = shared.warm_up().await;
+            if let Some(prefetch) = shared.prefetch.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                prefetch.release();
             }
-            let Ok(session) = shared.session().await else {
-                return;
-            };
-            let fetch = tokio::spawn({
-                let (shared, session) = (Arc::clone(&shared), Arc::clone(&session));
-                async move {
-                    if let Err(e) = shared.tokens(&session, false).await {
-                        tracing::debug!("token list not fetched at start: {}", e.message);
-                    }
-                }
-            });
-            // The watcher's threads start once the list is in and a call that waited for it
-            // has been answered, or after a while when the server is slow to answer. Changes
-            // made meanwhile are found when the watcher reads the files again.
-            let _ = tokio::time::timeout(WATCH_AFTER_AT_MOST, fetch).await;
-            tokio::time::sleep(WATCH_AFTER_FETCH).await;
-            tokio::spawn(super::watch::ensure(shared, session));
+            if let Some(session) = session {
+                tokio::spawn(super::watch::ensure(shared, session));
+            }
         });
+    }
+}
+
+impl Shared {
+    /// See [`Backend::warm_up_after_answer`]: the open session, once the first fetch is done
+    /// and a call that waited for it has been answered, or after a while when the server is
+    /// slow to answer (changes made meanwhile are found when the watcher reads the files
+    /// again). `None` when the daemon ends first or no session opens.
+    async fn warm_up(self: &Arc<Self>) -> Option<Arc<Session>> {
+        let mut answered = self.initialize_answered.clone();
+        answered.wait_for(|written| *written).await.ok()?;
+        let session = self.session().await.ok()?;
+        let fetch = tokio::spawn({
+            let (shared, session) = (Arc::clone(self), Arc::clone(&session));
+            async move {
+                if let Err(e) = shared.tokens(&session, false).await {
+                    tracing::debug!("token list not fetched at start: {}", e.message);
+                }
+            }
+        });
+        let _ = tokio::time::timeout(SETTLE_AT_MOST, fetch).await;
+        tokio::time::sleep(SETTLE_AFTER_FETCH).await;
+        Some(session)
     }
 }
 
