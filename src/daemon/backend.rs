@@ -850,7 +850,8 @@ impl Backend {
         let shared = Arc::clone(&self.shared);
         tokio::spawn(async move {
             let session = shared.warm_up().await;
-            if let Some(prefetch) = shared.prefetch.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let prefetch = shared.prefetch.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(prefetch) = prefetch {
                 prefetch.release();
             }
             if let Some(session) = session {
