@@ -16,7 +16,7 @@
 //! (a newer daemon may write kinds this one does not know). Changes happen under an exclusive
 //! lock on `reminders.lock`; reads need none, since the file is only ever replaced whole.
 
-use crate::domain::{Plan, Reminder, ReminderKind, Token, Watched};
+use crate::domain::{ListedTokens, Plan, Reminder, ReminderKind, Token, Watched};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fsx::{Access, create_private_dir, write_atomic};
 use crate::state::StateData;
@@ -365,27 +365,30 @@ fn looks_up(in_use: usize, listed: usize) -> bool {
 pub fn watched_tokens<'a, V, F>(
     in_use: &'a SortedByUuid<V>,
     record_of: F,
-    listed: Option<&'a [Token]>,
+    listed: Option<&'a ListedTokens>,
 ) -> WatchedTokens<'a, V, F>
 where
     F: Fn(&V) -> Option<&Created>,
 {
-    let listed = listed.unwrap_or_default();
-    let listed = if listed.is_sorted_by_key(|token| token.uuid) {
-        Cow::Borrowed(listed)
-    } else {
-        let mut picked: Vec<Token> = if looks_up(in_use.len(), listed.len()) {
-            listed
-                .iter()
-                .filter(|token| in_use.contains_key(&token.uuid))
-                .cloned()
-                .collect()
-        } else {
-            listed.to_vec()
-        };
-        // As one 128-bit integer, big-endian: the same order as the bytes', in one comparison.
-        picked.sort_unstable_by_key(|token| token.uuid.as_u128());
-        Cow::Owned(picked)
+    let [front, back] = listed.map_or([&[][..], &[][..]], ListedTokens::parts);
+    let sorted = |part: &[Token]| part.is_sorted_by_key(|token| token.uuid);
+    let listed = match (front, back) {
+        // A list in one part, already in uuid order, is merged where it lies.
+        (part, []) | ([], part) if sorted(part) => Cow::Borrowed(part),
+        _ => {
+            let listed = front.iter().chain(back);
+            let mut picked: Vec<Token> = if looks_up(in_use.len(), front.len() + back.len()) {
+                listed
+                    .filter(|token| in_use.contains_key(&token.uuid))
+                    .cloned()
+                    .collect()
+            } else {
+                listed.cloned().collect()
+            };
+            // As one 128-bit integer, big-endian: the same order as the bytes', in one comparison.
+            picked.sort_unstable_by_key(|token| token.uuid.as_u128());
+            Cow::Owned(picked)
+        }
     };
     WatchedTokens {
         in_use: &in_use.0,
@@ -497,7 +500,7 @@ mod tests {
     #[test]
     fn watched_tokens_match_a_lookup_for_few_and_many_tokens_in_use() {
         use super::{Created, looks_up, watched_tokens};
-        use crate::domain::{Token, Watched};
+        use crate::domain::{ListedTokens, Token, Watched};
         use chrono::{Duration, TimeZone, Utc};
         let t0 = Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap();
         // Scattered, as random (v4) uuids are: an odd multiplier is a bijection.
@@ -569,19 +572,24 @@ mod tests {
             let in_use = in_use(step);
             let few = looks_up(in_use.len(), listed.len());
             for (order, list) in [("by id", &listed), ("by uuid", &by_uuid), ("reversed", &reversed)] {
-                let watched: Vec<Watched> =
-                    watched_tokens(&in_use, |created| Some(created), Some(list)).collect();
                 let expected = looked_up(&in_use, list);
                 assert!(
                     expected.len() > in_use.len() / 2,
                     "the case watches most tokens in use"
                 );
-                assert_eq!(
-                    watched,
-                    expected,
-                    "{} in use (few: {few}), list {order}",
-                    in_use.len()
-                );
+                // In one part, or in two as the first fetch is parsed, split anywhere.
+                for split in [0, 1, list.len() / 2, list.len()] {
+                    let (front, back) = list.split_at(split);
+                    let parts = ListedTokens::in_two_parts(front.to_vec(), back.to_vec());
+                    let watched: Vec<Watched> =
+                        watched_tokens(&in_use, |created| Some(created), Some(&parts)).collect();
+                    assert_eq!(
+                        watched,
+                        expected,
+                        "{} in use (few: {few}), list {order}, split at {split}",
+                        in_use.len()
+                    );
+                }
             }
         }
     }

@@ -378,7 +378,7 @@ fn catching_up_sends_only_the_most_urgent() {
 /// ignored, never-expiring tokens left out.
 #[test]
 fn watched_tokens_join_the_list_and_the_state() {
-    use elitea_tokens::domain::{Token, Watched};
+    use elitea_tokens::domain::{ListedTokens, Token, Watched};
     use elitea_tokens::reminders::{Created, SortedByUuid, created_records, watched_tokens};
     use elitea_tokens::state::{StateData, TokenRecord};
     let server = "https://elitea.example.com";
@@ -424,8 +424,10 @@ fn watched_tokens_join_the_list_and_the_state() {
         .map(id)
         .map(|uuid| (uuid, records.get(&uuid)))
         .collect();
-    let watched =
-        |listed: Option<&[Token]>| watched_tokens(&in_use, |record| *record, listed).collect::<Vec<_>>();
+    let watched = |listed: Option<&[Token]>| {
+        let listed = listed.map(|list| ListedTokens::from(list.to_vec()));
+        watched_tokens(&in_use, |record| *record, listed.as_ref()).collect::<Vec<_>>()
+    };
     let expected_online = vec![
         Watched {
             uuid: id(1),
@@ -446,8 +448,8 @@ fn watched_tokens_join_the_list_and_the_state() {
             lifetime: Some(Duration::days(37)),
         },
     ];
-    // The daemon keeps its list in uuid order; any other order (the server's) comes out the
-    // same, and so does a list with tokens no workspace uses.
+    // A list in uuid order; any other order (the server's, as the daemon keeps it) comes out
+    // the same, and so does a list with tokens no workspace uses.
     let mut reversed = list.clone();
     reversed.reverse();
     let mut with_unused = vec![

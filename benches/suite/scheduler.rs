@@ -6,7 +6,7 @@ use crate::report::{Report, Section};
 use crate::stats::seconds;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use criterion::{BenchmarkId, Criterion};
-use elitea_tokens::domain::{ReminderKind, Token, Watched, plan, reminder_key};
+use elitea_tokens::domain::{ListedTokens, ReminderKind, Token, Watched, plan, reminder_key};
 use elitea_tokens::reminders::{Created, LogData, SortedByUuid, created_records, watched_tokens};
 use elitea_tokens::state::{StateData, TokenRecord};
 use std::borrow::Borrow;
@@ -26,7 +26,7 @@ fn now() -> DateTime<Utc> {
 /// the daemon keeps it), each token in use with the tool's record of it, the reminder log (a
 /// tenth of the tokens already reminded once, a hundredth snoozed).
 pub struct World {
-    pub listed: Vec<Token>,
+    pub listed: ListedTokens,
     pub in_use: SortedByUuid<Option<Created>>,
     pub log: LogData,
 }
@@ -68,7 +68,11 @@ pub fn world(n: usize) -> World {
     // with its record, from reading the state.
     let mut records = created_records(&state, SERVER, |_| true);
     let in_use = listed.iter().map(|t| (t.uuid, records.remove(&t.uuid))).collect();
-    World { listed, in_use, log }
+    World {
+        listed: listed.into(),
+        in_use,
+        log,
+    }
 }
 
 fn watched(world: &World) -> impl Iterator<Item = Watched> + '_ {

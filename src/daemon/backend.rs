@@ -6,7 +6,7 @@ use super::actor::Actor;
 use super::ext::{self, *};
 use super::prefetch::Prefetch;
 use super::scheduler::InUse;
-use crate::domain::{Expiration, PageSize, Query, Secret, Token};
+use crate::domain::{Expiration, ListedTokens, PageSize, Query, Secret, Token};
 use crate::error::{Error, ErrorKind};
 use crate::reminders::SortedByUuid;
 use crate::service::{ApplyRequest, PreviewRequest, RotateOptions, RotationStep, Selector};
@@ -29,7 +29,7 @@ pub const APPLICATION_ERROR: i64 = -32001;
 /// The server's list as the daemon keeps it: in the server's order (nothing waits for a sort;
 /// each answer pages it, each plan picks the tokens in use out of it), shared by every answer
 /// made from it.
-pub type TokenList = Arc<Vec<Token>>;
+pub type TokenList = Arc<ListedTokens>;
 
 /// How long the work put off until the first fetch of the list is done (see
 /// `Backend::warm_up_after_answer`) waits for it before it starts anyway.
@@ -304,14 +304,15 @@ impl Shared {
             Some(fetched) => fetched,
             None => {
                 let now = session.service.now();
-                (session.service.client().list_tokens().await, now)
+                let listed = session.service.client().list_tokens().await;
+                (listed.map(ListedTokens::from), now)
             }
         };
         let mut memory = self.memory_mut();
         memory.fetches += 1;
         match fetched {
             Ok(mut tokens) => {
-                // Shrunk where it lies (a large vector is its own mapping, which shrinks in
+                // Shrunk where it lies (a large part is its own mapping, which shrinks in
                 // place) rather than copied into an `Arc<[Token]>`: a megabyte of fresh pages
                 // for 10,000 tokens.
                 tokens.shrink_to_fit();
@@ -612,7 +613,7 @@ impl Backend {
             .tokens(&session, params.refresh)
             .await
             .map_err(rpc_error)?;
-        let page = query.run(&tokens);
+        let page = query.run(tokens.iter());
         let rows = self.shared.rows(&session, &page.rows).await;
         Ok(ListTokensResult {
             server: session.service.server().to_string(),

@@ -17,7 +17,7 @@
 //! what it frees as it ends would interrupt the daemon's thread while it answers.
 
 use crate::api::{ApiError, ListReader, item_boundary};
-use crate::domain::Token;
+use crate::domain::{ListedTokens, Token};
 use crate::session::{Connection, CredentialSource, Resolved, Session};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 /// The list as it was fetched, and when its GET started.
-pub type Fetched = (Result<Vec<Token>, ApiError>, DateTime<Utc>);
+pub type Fetched = (Result<ListedTokens, ApiError>, DateTime<Utc>);
 
 /// What the thread sends, in this order: the answer, then its body's pieces, then the end.
 enum Sent {
@@ -146,7 +146,7 @@ impl Front {
     /// took one. It is used only when this side ended with a whole item, which confirms that
     /// the share began between two items; otherwise, or if that parse failed, the held part
     /// of the body is parsed here (so an error reads as it would for one parse).
-    fn finish(mut self, rest: Option<Result<Vec<Token>, ApiError>>) -> Result<Vec<Token>, ApiError> {
+    fn finish(mut self, rest: Option<Result<Vec<Token>, ApiError>>) -> Result<ListedTokens, ApiError> {
         if let Some(Ok(rest)) = rest {
             self.reader.settle()?;
             if self.reader.ends_after_an_item() {
@@ -156,7 +156,7 @@ impl Front {
         for piece in std::mem::take(&mut self.held) {
             self.reader.push(&piece)?;
         }
-        self.reader.finish()
+        self.reader.finish().map(ListedTokens::from)
     }
 }
 
@@ -593,7 +593,8 @@ mod tests {
         let joined = rest
             .as_ref()
             .map(|rest| rest.is_ok() && front.reader.ends_after_an_item());
-        (front.finish(rest).map_err(|e| e.message), joined)
+        let list = front.finish(rest).map(|list| list.parts().concat());
+        (list.map_err(|e| e.message), joined)
     }
 
     /// A share that begins just after an item the daemon's thread holds in part from an earlier
@@ -625,7 +626,7 @@ mod tests {
                 front.take(piece).unwrap();
             }
             let list = front.finish(Some(Ok(Vec::new()))).unwrap();
-            assert_eq!(list, whole[..2], "cut at {cut}");
+            assert_eq!(list.parts().concat(), whole[..2], "cut at {cut}");
         }
     }
 

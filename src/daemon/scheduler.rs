@@ -151,7 +151,7 @@ async fn tick(shared: &Arc<Shared>) -> Option<DateTime<Utc>> {
     // The tokens to watch (those in use whose expiry is known) stream from memory into the plan.
     let planned = {
         let memory = shared.memory.read().unwrap_or_else(|e| e.into_inner());
-        let listed = memory.tokens.as_ref().map(|(tokens, _)| &tokens[..]);
+        let listed = memory.tokens.as_ref().map(|(tokens, _)| &**tokens);
         plan(
             watched_tokens(&memory.in_use, |used| used.created.as_ref(), listed),
             now,

@@ -2,6 +2,7 @@
 //! table query, and the type that keeps a token's value out of logs.
 
 mod expiration;
+mod listed;
 mod query;
 mod reminders;
 mod rotation;
@@ -11,6 +12,7 @@ mod status;
 mod token;
 
 pub use expiration::{Expiration, ExpirationError, Unit};
+pub use listed::ListedTokens;
 pub use query::{Page, PageSize, Query, SortDirection, SortKey};
 pub use reminders::{Plan, Reminder, ReminderKind, Severity, Watched, plan, reminder_key, reminders_for};
 pub use rotation::successor_name;

@@ -189,8 +189,9 @@ fn contains_ignoring_case(name: &str, needle_lower: &str) -> bool {
 }
 
 impl Query {
-    /// Applies the search, the sort and the page to `tokens`.
-    pub fn run<'a>(&self, tokens: &'a [Token]) -> Page<'a> {
+    /// Applies the search, the sort and the page to `tokens` (a slice, or the daemon's
+    /// [`ListedTokens`](super::ListedTokens)).
+    pub fn run<'a>(&self, tokens: impl IntoIterator<Item = &'a Token>) -> Page<'a> {
         let needle = self
             .search
             .as_deref()
@@ -199,10 +200,10 @@ impl Query {
             .map(str::to_lowercase);
         let mut rows: Vec<&Token> = match &needle {
             Some(needle) => tokens
-                .iter()
+                .into_iter()
                 .filter(|t| contains_ignoring_case(&t.name, needle))
                 .collect(),
-            None => tokens.iter().collect(),
+            None => tokens.into_iter().collect(),
         };
         // The direction applies to the chosen key; ties always read by name, A to Z.
         let directed = |order: Ordering| match self.direction {
