@@ -480,3 +480,78 @@ async fn serve_warns_once_that_its_credential_sits_in_a_plain_file() {
     assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
     assert!(!stderr.contains(&sandbox.token), "the credential reached stderr");
 }
+
+/// `elitea-tokens sandbox` stops gracefully on Ctrl-C and on SIGTERM: it exits with success
+/// rather than dying by the signal, and a sandbox kept in a file finds its tokens again at the
+/// next start.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sandbox_stops_cleanly_on_ctrl_c_and_sigterm() {
+    use std::process::Stdio;
+    use std::time::Duration;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sandbox.db");
+    let start = || async {
+        let mut child = tokio::process::Command::new(common::BIN)
+            .args(["sandbox", "--db", db.to_str().unwrap(), "--addr", "127.0.0.1:0"])
+            .env("ELITEA_TOKENS_HOME", dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the sandbox");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (mut server, mut token) = (String::new(), String::new());
+        while server.is_empty() || token.is_empty() {
+            let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+                .await
+                .expect("sandbox start-up")
+                .unwrap()
+                .expect("the sandbox printed its two lines");
+            if let Some(url) = line.strip_prefix("ELITEA_SERVER=") {
+                server = url.to_string();
+            } else if let Some(value) = line.strip_prefix("ELITEA_TOKEN=") {
+                token = value.to_string();
+            }
+        }
+        (child, server, token)
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let list = |server: &str, token: &str| {
+        http.get(format!("{server}/api/v2/auth/token/"))
+            .bearer_auth(token)
+            .send()
+    };
+    for (round, signal) in ["INT", "TERM"].into_iter().enumerate() {
+        let (mut child, server, token) = start().await;
+        let listed: Vec<Value> = list(&server, &token).await.unwrap().json().await.unwrap();
+        // One token more each round: the one created in the round before is still there.
+        assert_eq!(listed.len(), round + 1, "before SIG{signal}: {listed:?}");
+        http.post(format!("{server}/api/v2/auth/token/"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"name": format!("kept-{round}"), "expires": {"measure": "days", "value": 1}}))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+        let pid = child.id().expect("a running sandbox").to_string();
+        let sent = std::process::Command::new("kill")
+            .args([format!("-{signal}"), pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("the sandbox did not stop on SIG{signal}"))
+            .unwrap();
+        let mut stderr = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr)
+            .await
+            .unwrap();
+        assert!(status.success(), "SIG{signal}: {status:?}, stderr: {stderr}");
+    }
+}

@@ -48,30 +48,8 @@ pub async fn run(args: &SandboxArgs) -> Result<()> {
     let _ = stdout.flush();
     drop(stdout);
     eprintln!("sandbox listening on {} (Ctrl-C to stop)", sandbox.url());
-    wait_for_stop().await;
-    sandbox.shutdown().await;
-    Ok(())
-}
-
-/// Ctrl-C, or SIGTERM where there is one.
-async fn wait_for_stop() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    sandbox
+        .serve_until_stopped()
+        .await
+        .map_err(|e| Error::new(ErrorKind::Local, e.to_string()))
 }

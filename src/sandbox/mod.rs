@@ -84,6 +84,7 @@ mod faults;
 mod jwt;
 mod routes;
 mod state;
+mod stop;
 mod store;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -292,23 +293,24 @@ impl Sandbox {
         tracing::info!(url = %self.url, "sandbox stopped");
     }
 
-    /// Serves until Ctrl-C, then shuts down gracefully.
-    pub async fn serve_until_ctrl_c(mut self) {
+    /// Serves until Ctrl-C (or SIGTERM, where there is one), then shuts down gracefully. An
+    /// error when the server ended by itself first (it logged why).
+    pub async fn serve_until_stopped(mut self) -> std::io::Result<()> {
         let Some(task) = self.task.as_mut() else {
-            return;
+            return Ok(());
         };
-        tokio::select! {
-            signal = tokio::signal::ctrl_c() => {
-                if let Err(e) = signal {
-                    tracing::error!("cannot listen for Ctrl-C: {e}");
-                }
-            }
-            // The server ended by itself (it logged why).
+        let ended = tokio::select! {
+            () = stop::stop_requested() => false,
             _ = task => {
                 self.task = None;
+                true
             }
-        }
+        };
         self.shutdown().await;
+        if ended {
+            return Err(std::io::Error::other("the sandbox server stopped by itself"));
+        }
+        Ok(())
     }
 }
 
