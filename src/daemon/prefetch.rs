@@ -10,8 +10,8 @@
 //! the body crosses over, piece by piece as the thread reads it, and the daemon's own thread
 //! parses each piece while the thread reads the next. Reading takes less time than parsing, so
 //! once the last piece is in, the thread parses the back half of what the daemon's thread has
-//! not taken, on another CPU (where there is one), and the two parts are joined (see
-//! [`Shares`]). The backend takes the list when `initialize` asked for the same connection,
+//! not taken, on another CPU (where there is one), and the list is kept in those two parts
+//! (see [`Shares`] and [`ListedTokens`]). The backend takes the list when `initialize` asked for the same connection,
 //! and only as its first fetch, before anything could have changed it (see `Shared::fetch`).
 //! The thread ends only once the daemon has answered from the list ([`Prefetch::release`]):
 //! what it frees as it ends would interrupt the daemon's thread while it answers.
@@ -53,7 +53,7 @@ struct Shares {
 }
 
 /// The least left for the daemon's thread to parse that the thread shares: below it, the
-/// second list and its join cost more than they save (200 tokens or so).
+/// hand-over of a second part costs more than it saves (200 tokens or so).
 const LEAST_SHARED: u64 = 32 * 1024;
 
 pub struct Prefetch {
@@ -296,7 +296,7 @@ impl Prefetch {
                     return;
                 }
             };
-            // With one CPU, both parts would be parsed on it, and the join would be all cost.
+            // With one CPU, both parts would be parsed on it, and the sharing would be all cost.
             let share = cpus.beside.is_some();
             runtime.block_on(async move {
                 // Threads the session starts (a keyring's D-Bus connection) are not confined.
