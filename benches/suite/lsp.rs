@@ -33,8 +33,8 @@ impl Lsp {
         let (sender, incoming) = channel();
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
-            while let Some(message) = read_frame(&mut reader) {
-                if sender.send((Instant::now(), message)).is_err() {
+            while let Some(read) = read_frame(&mut reader) {
+                if sender.send(read).is_err() {
                     break;
                 }
             }
@@ -89,6 +89,13 @@ impl Lsp {
     /// Sends a request and waits for its answer; `Err` holds a JSON-RPC error object.
     /// Notifications received meanwhile are kept.
     pub fn request(&mut self, method: &str, params: Value) -> Result<Value, Value> {
+        self.timed_request(method, params).1
+    }
+
+    /// As [`Lsp::request`], with the instant the answer's last byte was read: the answer is
+    /// read on a thread of its own, and the hand-over to the caller's thread (a wake-up of
+    /// another thread) and the answer's JSON parse are not the server's time.
+    pub fn timed_request(&mut self, method: &str, params: Value) -> (Instant, Result<Value, Value>) {
         self.next_id += 1;
         let id = self.next_id;
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
@@ -100,8 +107,8 @@ impl Lsp {
                 self.notifications.push((at, message));
             } else if message["id"] == json!(id) {
                 return match message.get("error") {
-                    Some(error) => Err(error.clone()),
-                    None => Ok(message["result"].clone()),
+                    Some(error) => (at, Err(error.clone())),
+                    None => (at, Ok(message["result"].clone())),
                 };
             }
         }
@@ -149,7 +156,8 @@ impl Drop for Lsp {
     }
 }
 
-fn read_frame(reader: &mut impl BufRead) -> Option<Value> {
+/// The next message, and the instant its last byte was read (before it is parsed).
+fn read_frame(reader: &mut impl BufRead) -> Option<(Instant, Value)> {
     let mut length = None;
     loop {
         let mut line = String::new();
@@ -168,7 +176,8 @@ fn read_frame(reader: &mut impl BufRead) -> Option<Value> {
     }
     let mut body = vec![0; length?];
     reader.read_exact(&mut body).ok()?;
-    serde_json::from_slice(&body).ok()
+    let read = Instant::now();
+    Some((read, serde_json::from_slice(&body).ok()?))
 }
 
 /// The `initialize` parameters every server in the suite gets: one workspace folder.

@@ -18,8 +18,8 @@ const LINKED: &str = "do-nothing tower-lsp-server, elitea-tokens linked in";
 fn start_once(mut command: Command, workspace: &Path, options: serde_json::Value) -> Duration {
     let started = Instant::now();
     let mut server = Lsp::spawn(&mut command);
-    let answer = server.request("initialize", initialize_params(workspace, options));
-    let elapsed = started.elapsed();
+    let (answered, answer) = server.timed_request("initialize", initialize_params(workspace, options));
+    let elapsed = answered - started;
     answer.unwrap_or_else(|e| panic!("initialize failed: {e}"));
     server.notify("initialized", json!({}));
     server.close();
@@ -117,8 +117,9 @@ pub fn run(settings: &Settings, report: &mut Report) {
     let mut section = Section::new(
         "1. Start-up",
         format!(
-            "Wall time from spawning the process to reading its answer to `initialize` (one workspace \
-             folder), over pipes, as an editor starts a server. The daemon is logged in to a sandbox \
+            "Wall time from spawning the process to reading the last byte of its answer to \
+             `initialize` (one workspace folder; on the suite's reader thread, before the answer is \
+             parsed), over pipes, as an editor starts a server. The daemon is logged in to a sandbox \
              (credential in the `{store}` store) and has a git workspace. Subjects run in turn, \
              {rounds} rounds after one warm-up round, in orders of a Williams design: over every \
              {} rounds, each subject runs right after each other one equally often.",
