@@ -165,11 +165,10 @@ async fn relay_output<R, O>(
             return;
         }
         if answers_initialize {
-            // The client, woken by this answer, is often queued on this thread's CPU (the
-            // list's thread holds the other one at this point), and the daemon's own work after
-            // the answer (opening its session) kept it waiting 0.15 ms. The client goes first;
-            // with nobody waiting, the yield returns at once.
-            std::thread::yield_now();
+            // No yield of the CPU here: what follows the answer (opening the session from what
+            // the list's thread read) is short, and a yield handed the CPU to whatever was
+            // queued on it, which could be a local server the list's GET had just woken, for
+            // as long as that server took to answer, the client queued behind it.
             answered.send_replace(true);
         }
     }
