@@ -198,13 +198,11 @@ impl Query {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_lowercase);
-        let mut rows: Vec<&Token> = match &needle {
-            Some(needle) => tokens
-                .into_iter()
-                .filter(|t| contains_ignoring_case(&t.name, needle))
-                .collect(),
-            None => tokens.into_iter().collect(),
-        };
+        let matching = tokens.into_iter().filter(|t| {
+            needle
+                .as_deref()
+                .is_none_or(|needle| contains_ignoring_case(&t.name, needle))
+        });
         // The direction applies to the chosen key; ties always read by name, A to Z.
         let directed = |order: Ordering| match self.direction {
             SortDirection::Asc => order,
@@ -215,32 +213,82 @@ impl Query {
             SortKey::Name => directed(by_name(a, b)),
             SortKey::Expires => directed(compare_expiry(a, b)).then_with(|| by_name(a, b)),
         };
-        let total = rows.len();
         let size = self.page_size.get();
-        let pages = total.div_ceil(size).max(1);
         let page = self.page.max(1);
-        let start = (page - 1).saturating_mul(size).min(total);
-        let end = start.saturating_add(size).min(total);
-        // Only the page needs its order (the order is total, so this is exactly the page a full
-        // sort gives): bring the first `end` rows forward, then the page's rows among them, and
-        // sort the page. Linear in the table plus the page's own sort.
-        if start < end {
-            if end < total {
-                rows.select_nth_unstable_by(end - 1, order);
-            }
-            if start > 0 {
-                rows[..end].select_nth_unstable_by(start, order);
-            }
-            rows[start..end].sort_unstable_by(order);
-        }
+        // The order is total, so either way the rows are exactly the page a full sort gives.
+        let (rows, total) = if matching
+            .size_hint()
+            .1
+            .is_some_and(|listed| page.saturating_mul(size).saturating_mul(FIRST_PAGES) <= listed)
+        {
+            Self::leading(matching, page.saturating_mul(size), order)
+        } else {
+            Self::selected(matching.collect(), page, size, order)
+        };
+        let start = (page - 1).saturating_mul(size).min(rows.len());
         Page {
-            rows: rows[start..end].to_vec(),
+            rows: rows[start..].to_vec(),
             page,
-            pages,
+            pages: total.div_ceil(size).max(1),
             total,
         }
     }
+
+    /// The first `wanted` rows in `order`, kept in order as the tokens stream by, and how many
+    /// tokens there were: one comparison for most tokens (with the last row kept) and no
+    /// vector of them all. For the first pages of a long list.
+    fn leading<'a>(
+        matching: impl Iterator<Item = &'a Token>,
+        wanted: usize,
+        order: impl Fn(&&'a Token, &&'a Token) -> Ordering,
+    ) -> (Vec<&'a Token>, usize) {
+        let mut rows: Vec<&Token> = Vec::with_capacity(wanted + 1);
+        let mut total = 0;
+        for token in matching {
+            total += 1;
+            if rows.len() == wanted
+                && rows
+                    .last()
+                    .is_none_or(|last| order(&token, last) != Ordering::Less)
+            {
+                continue;
+            }
+            let at = rows.partition_point(|row| order(row, &token) == Ordering::Less);
+            rows.insert(at, token);
+            rows.truncate(wanted);
+        }
+        (rows, total)
+    }
+
+    /// The rows up to the end of the page, with the page's own in order, and how many rows
+    /// there were: the first rows brought forward, then the page's rows among them, and the
+    /// page sorted. Linear in the table plus the page's own sort.
+    fn selected<'a>(
+        mut rows: Vec<&'a Token>,
+        page: usize,
+        size: usize,
+        order: impl Fn(&&'a Token, &&'a Token) -> Ordering,
+    ) -> (Vec<&'a Token>, usize) {
+        let total = rows.len();
+        let start = (page - 1).saturating_mul(size).min(total);
+        let end = start.saturating_add(size).min(total);
+        if start < end {
+            if end < total {
+                rows.select_nth_unstable_by(end - 1, &order);
+            }
+            if start > 0 {
+                rows[..end].select_nth_unstable_by(start, &order);
+            }
+            rows[start..end].sort_unstable_by(&order);
+        }
+        rows.truncate(end);
+        (rows, total)
+    }
 }
+
+/// A page that ends within the first eighth of the list is found by [`Query::leading`]; a later
+/// one by [`Query::selected`], which is linear whatever the page.
+const FIRST_PAGES: usize = 8;
 
 #[cfg(test)]
 mod tests {
