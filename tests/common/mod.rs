@@ -41,6 +41,41 @@ pub async fn in_process_sandbox() -> elitea_tokens::sandbox::Sandbox {
     .expect("the sandbox starts")
 }
 
+/// `elitea-tokens` with `args` (a `sandbox` command line) as a subprocess, killed on drop,
+/// once it has printed its server and bootstrap token, which are returned with it.
+pub async fn start_sandbox(args: &[&str], home: &Path) -> (Child, String, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("ELITEA_TOKENS_HOME", home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the sandbox");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut server = String::new();
+    let mut token = String::new();
+    let read = async {
+        while server.is_empty() || token.is_empty() {
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("the sandbox printed its two lines");
+            if let Some(url) = line.strip_prefix("ELITEA_SERVER=") {
+                server = url.to_string();
+            } else if let Some(value) = line.strip_prefix("ELITEA_TOKEN=") {
+                token = value.to_string();
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .expect("sandbox start-up");
+    (child, server, token)
+}
+
 /// `elitea-tokens sandbox --db :memory:` running as a subprocess, killed on drop.
 pub struct SandboxProcess {
     child: Child,
@@ -57,36 +92,9 @@ impl SandboxProcess {
 
     pub async fn start_with(extra: &[&str]) -> SandboxProcess {
         let home = tempfile::tempdir().unwrap();
-        let mut child = Command::new(BIN)
-            .args(["sandbox", "--db", ":memory:", "--auth-cache", "0s"])
-            .args(extra)
-            .env("ELITEA_TOKENS_HOME", home.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the sandbox");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut server = String::new();
-        let mut token = String::new();
-        let read = async {
-            while server.is_empty() || token.is_empty() {
-                let line = lines
-                    .next_line()
-                    .await
-                    .unwrap()
-                    .expect("the sandbox printed its two lines");
-                if let Some(url) = line.strip_prefix("ELITEA_SERVER=") {
-                    server = url.to_string();
-                } else if let Some(value) = line.strip_prefix("ELITEA_TOKEN=") {
-                    token = value.to_string();
-                }
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(20), read)
-            .await
-            .expect("sandbox start-up");
+        let mut args = vec!["sandbox", "--db", ":memory:", "--auth-cache", "0s"];
+        args.extend_from_slice(extra);
+        let (child, server, token) = start_sandbox(&args, home.path()).await;
         SandboxProcess {
             child,
             server,
