@@ -11,8 +11,9 @@
 //! parses each piece while the thread reads the next. Reading takes less time than parsing, so
 //! once the last piece is in, the thread parses the back half of what the daemon's thread has
 //! not taken, on another CPU (where there is one), and the list is kept in those two parts
-//! (see [`Shares`] and [`ListedTokens`]). The backend takes the list when `initialize` asked for the same connection,
-//! and only as its first fetch, before anything could have changed it (see `Shared::fetch`).
+//! (see [`Shares`] and [`ListedTokens`]). The backend takes the list when `initialize` asked
+//! for the same connection, and only as its first fetch, before anything could have changed it
+//! (see `Shared::fetch`).
 //! The thread ends only once the daemon has answered from the list ([`Prefetch::release`]):
 //! what it frees as it ends would interrupt the daemon's thread while it answers.
 
