@@ -1,7 +1,7 @@
 //! The server's JSON, as `elitea-api.md` describes it. Unknown fields are ignored.
 
 use crate::domain::{Model, Secret, Token, last_chars_hint};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use compact_str::CompactString;
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
@@ -71,7 +71,12 @@ fn date_or_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Dat
 }
 
 pub(crate) fn parse_date(text: &str) -> Option<DateTime<Utc>> {
-    // httpdate reads the backend's IMF-fixdate in a fraction of chrono's RFC 2822 parser's time.
+    imf_fixdate(text).or_else(|| any_date(text))
+}
+
+/// Every date format `expires` may come in.
+fn any_date(text: &str) -> Option<DateTime<Utc>> {
+    // httpdate reads the three HTTP date formats in a fraction of chrono's RFC 2822 parser's time.
     httpdate::parse_http_date(text)
         .ok()
         .map(DateTime::<Utc>::from)
@@ -81,6 +86,43 @@ pub(crate) fn parse_date(text: &str) -> Option<DateTime<Utc>> {
                 .ok()
                 .map(|d| d.with_timezone(&Utc))
         })
+}
+
+/// The backend's own format, IMF-fixdate (`Sat, 01 Jan 2028 00:00:00 GMT`), read by position
+/// into chrono's date and time, which check the calendar; the weekday must be the date's, and
+/// the year within httpdate's 1970 to 9999, so that what this reads httpdate reads the same.
+/// Every token of a list has such a date, and httpdate takes several times as long: it checks
+/// the weekday by turning the date into a `SystemTime` and back, and chrono then needs a third
+/// calendar pass. Anything not of exactly this shape goes to [`any_date`].
+fn imf_fixdate(text: &str) -> Option<DateTime<Utc>> {
+    const WEEKDAYS: [&[u8; 3]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+    ];
+    let b: &[u8; 29] = text.as_bytes().try_into().ok()?;
+    let separators = [
+        (3, b','),
+        (4, b' '),
+        (7, b' '),
+        (11, b' '),
+        (16, b' '),
+        (19, b':'),
+        (22, b':'),
+    ];
+    if separators.iter().any(|&(at, byte)| b[at] != byte) || &b[25..] != b" GMT" {
+        return None;
+    }
+    let number = |from: usize, to: usize| {
+        b[from..to].iter().try_fold(0u32, |n, &digit| {
+            digit.is_ascii_digit().then(|| n * 10 + u32::from(digit - b'0'))
+        })
+    };
+    let weekday = WEEKDAYS.iter().position(|name| name[..] == b[0..3])?;
+    let month = MONTHS.iter().position(|name| name[..] == b[8..11])? as u32 + 1;
+    let year = number(12, 16).filter(|year| *year >= 1970)?;
+    let date = NaiveDate::from_ymd_opt(year as i32, month, number(5, 7)?)?;
+    let time = NaiveTime::from_hms_opt(number(17, 19)?, number(20, 22)?, number(23, 25)?)?;
+    (date.weekday().num_days_from_monday() as usize == weekday).then(|| date.and_time(time).and_utc())
 }
 
 /// The error body of a 400: `{"error": "..."}`.
@@ -142,5 +184,65 @@ mod tests {
         }
         let bad = r#"{"expires": "next tuesday", "id": 1, "name": "n", "token": "...", "uuid": "62b82885-6cd8-4b07-a0c2-5fc239c22ffa"}"#;
         assert!(serde_json::from_str::<WireToken<String>>(bad).is_err());
+    }
+
+    /// The backend's format is read by position exactly as httpdate reads it: every day from
+    /// 1970 to 2200 (at a time of day that changes with it) under its own weekday, and under
+    /// the next day's, which both refuse.
+    #[test]
+    fn imf_fixdates_read_as_httpdate_reads_them() {
+        let first = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        let last = chrono::NaiveDate::from_ymd_opt(2200, 12, 31).unwrap();
+        for (i, date) in first.iter_days().take_while(|date| *date <= last).enumerate() {
+            let i = i as u32;
+            let at = date
+                .and_hms_opt(i % 24, i * 7 % 60, i * 13 % 60)
+                .unwrap()
+                .and_utc();
+            let text = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+            assert_eq!(imf_fixdate(&text), Some(at), "{text}");
+            assert_eq!(any_date(&text), Some(at), "{text}");
+            let next_weekday = (at + chrono::Duration::days(1)).format("%a").to_string();
+            let wrong = format!("{next_weekday}{}", &text[3..]);
+            assert_eq!(imf_fixdate(&wrong), None, "{wrong}");
+            assert_eq!(any_date(&wrong), None, "{wrong}");
+        }
+    }
+
+    /// Whatever IMF-fixdate read by position accepts, httpdate and chrono read the same; what it
+    /// refuses is theirs to read. Each byte of a few dates is changed to each of a few others,
+    /// and the dates are cut short and run on.
+    #[test]
+    fn dates_not_quite_imf_fixdate_are_left_to_the_general_parsers() {
+        let dates = [
+            "Sat, 01 Jan 2028 00:00:00 GMT",
+            "Thu, 29 Feb 2024 23:59:59 GMT",
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ];
+        let mut taken = 0;
+        for date in dates {
+            assert_eq!(imf_fixdate(date), any_date(date), "{date}");
+            let mut variants: Vec<String> = (0..date.len()).map(|end| date[..end].to_string()).collect();
+            variants.extend([format!("{date} "), format!(" {date}"), date.replace("GMT", "UTC")]);
+            for at in 0..date.len() {
+                for byte in ["0", "1", "3", "6", "9", " ", ",", ":", "x", "-", "+", "é"] {
+                    variants.push(format!("{}{byte}{}", &date[..at], &date[at + 1..]));
+                }
+            }
+            for variant in variants {
+                match imf_fixdate(&variant) {
+                    Some(read) => {
+                        assert_eq!(Some(read), any_date(&variant), "{variant}");
+                        taken += 1;
+                    }
+                    None => assert!(
+                        httpdate::parse_http_date(&variant).is_err() || variant.len() != 29,
+                        "httpdate reads {variant:?}, IMF-fixdate by position does not"
+                    ),
+                }
+            }
+        }
+        assert!(taken > 40, "only {taken} variants were read by position");
     }
 }
