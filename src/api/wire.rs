@@ -70,6 +70,7 @@ fn date_or_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Dat
     deserializer.deserialize_option(DateOrNull)
 }
 
+/// An `expires` date: the backend's own format first, then any other.
 pub(crate) fn parse_date(text: &str) -> Option<DateTime<Utc>> {
     imf_fixdate(text).or_else(|| any_date(text))
 }
@@ -91,9 +92,10 @@ fn any_date(text: &str) -> Option<DateTime<Utc>> {
 /// The backend's own format, IMF-fixdate (`Sat, 01 Jan 2028 00:00:00 GMT`), read by position
 /// into chrono's date and time, which check the calendar; the weekday must be the date's, and
 /// the year within httpdate's 1970 to 9999, so that what this reads httpdate reads the same.
-/// Every token of a list has such a date, and httpdate takes several times as long: it checks
-/// the weekday by turning the date into a `SystemTime` and back, and chrono then needs a third
-/// calendar pass. Anything not of exactly this shape goes to [`any_date`].
+/// Every token of a list has such a date. Read by httpdate, which checks the weekday by turning
+/// the date into a `SystemTime` and back, and then turned into chrono's time (a third calendar
+/// pass), the dates took about a twentieth of the daemon's CPU time on a first call of 10,000
+/// tokens. Anything not of exactly this shape goes to [`any_date`].
 fn imf_fixdate(text: &str) -> Option<DateTime<Utc>> {
     const WEEKDAYS: [&[u8; 3]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
     const MONTHS: [&[u8; 3]; 12] = [
