@@ -3,8 +3,8 @@
 //! unless that names another server, so it begins at once, on a thread of its own on the other
 //! core, while the runtime starts and `initialize` is read and answered. The thread opens a
 //! session of its own for the GET and keeps it: its HTTP client, connections and runtime end
-//! with it, so nothing the daemon goes on using is driven by a runtime that is gone (an HTTP/2
-//! connection would otherwise carry the daemon's next requests and die with the thread). What
+//! with it, so nothing the daemon goes on using is driven by a runtime that is gone (a pooled
+//! keep-alive connection would otherwise carry the daemon's next requests and die with the thread). What
 //! it read to open that session (configuration, server, credential) is handed over, so the
 //! daemon's own session, opened as the first call arrives, reads no file again. Of the list, only
 //! the body crosses over, piece by piece as the thread reads it, and the daemon's own thread
