@@ -18,11 +18,23 @@ pub fn bin() -> &'static Path {
         if let Some(path) = std::env::var_os("ELITEA_BENCH_BIN") {
             return PathBuf::from(path);
         }
-        cargo_build(&["--release", "--bin", "elitea-tokens"])
+        let map = [("ELITEA_TOKENS_LINK_MAP", link_map_path())];
+        cargo_build(&["--release", "--bin", "elitea-tokens"], &map)
             .into_iter()
             .next()
             .expect("cargo names the built binary")
     })
+}
+
+/// The linker's map of the binary the suite built (`build.rs` writes it when asked): the
+/// function at each address of the stripped binary. None for a binary from `ELITEA_BENCH_BIN`.
+pub fn link_map() -> Option<PathBuf> {
+    bin();
+    Some(link_map_path()).filter(|_| std::env::var_os("ELITEA_BENCH_BIN").is_none())
+}
+
+fn link_map_path() -> PathBuf {
+    target_dir().join("release/elitea-tokens.map")
 }
 
 /// The start-up references of `benches/reference` (see its `Cargo.toml`): the do-nothing
@@ -30,14 +42,17 @@ pub fn bin() -> &'static Path {
 pub fn reference_servers() -> (PathBuf, PathBuf) {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/reference/Cargo.toml");
     let target = target_dir();
-    let built = cargo_build(&[
-        "--release".as_ref(),
-        "--bins".as_ref(),
-        "--manifest-path".as_ref(),
-        manifest.as_os_str(),
-        "--target-dir".as_ref(),
-        target.as_os_str(),
-    ]);
+    let built = cargo_build(
+        &[
+            "--release".as_ref(),
+            "--bins".as_ref(),
+            "--manifest-path".as_ref(),
+            manifest.as_os_str(),
+            "--target-dir".as_ref(),
+            target.as_os_str(),
+        ],
+        &[],
+    );
     let find = |name: &str| {
         built
             .iter()
@@ -76,11 +91,12 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-/// Runs `cargo build --locked` with `args`; returns the executables it names.
-fn cargo_build<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Vec<PathBuf> {
+/// Runs `cargo build --locked` with `args` and `env`; returns the executables it names.
+fn cargo_build<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, PathBuf)]) -> Vec<PathBuf> {
     let output = Command::new(cargo())
         .args(["build", "--quiet", "--locked", "--message-format", "json"])
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stderr(Stdio::inherit())
         .output()
@@ -231,7 +247,17 @@ impl Drop for SandboxProcess {
 /// A command for the binary with `ELITEA_TOKENS_HOME` set and the environment cleared of
 /// anything that would choose another server.
 pub fn command(home: &Path) -> Command {
-    let mut command = Command::new(bin());
+    with_home(Command::new(bin()), home)
+}
+
+/// The binary run by `program` (a profiler) with `args` before it, in [`command`]'s environment.
+pub fn command_under(home: &Path, program: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(program);
+    command.args(args).arg(bin());
+    with_home(command, home)
+}
+
+fn with_home(mut command: Command, home: &Path) -> Command {
     command
         .env("ELITEA_TOKENS_HOME", home)
         .env_remove("ELITEA_SERVER")

@@ -6,11 +6,13 @@
 //! cargo bench --bench suite              # full mode: rewrites docs/benchmarks.md
 //! cargo bench --bench suite -- --quick   # a few iterations: target/benchmarks-quick.md
 //! cargo bench --bench suite -- --out PATH --only startup,listing,settings,cli,idle,scheduler
+//! cargo bench --bench suite -- --write-link-order   # records link/startup.order (callgrind)
 //! ```
 
 mod cli;
 mod fixture;
 mod idle;
+mod link_order;
 mod listing;
 mod lsp;
 mod micro;
@@ -77,6 +79,10 @@ fn main() {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
+            "--write-link-order" => {
+                link_order::write();
+                return;
+            }
             "--out" => out = args.next().map(PathBuf::from),
             "--only" => {
                 only = args
@@ -88,7 +94,8 @@ fn main() {
             }
             other => {
                 eprintln!(
-                    "unknown argument `{other}`; use --quick, --out PATH, --only {}",
+                    "unknown argument `{other}`; use --quick, --out PATH, --only {}, \
+                     or --write-link-order",
                     BENCHMARKS.join(",")
                 );
                 std::process::exit(2);

@@ -3,6 +3,7 @@
 
 use crate::Settings;
 use crate::fixture::{self, SandboxProcess};
+use crate::link_order;
 use crate::lsp::{Lsp, initialize_params};
 use crate::report::{Report, Section};
 use crate::stats::{Summary, ratio};
@@ -155,6 +156,23 @@ pub fn run(settings: &Settings, report: &mut Report) {
         size(&nothing),
         size(&linked),
     ));
+    section.notes.push(match link_order::coverage() {
+        Some((found, total)) => format!(
+            "`elitea-tokens` is linked with the functions of its start-up laid out together \
+             (`link/startup.order`, written by `--write-link-order`; see `build.rs`): {found} of \
+             its {total} names are in this build.{}",
+            if found * 10 < total * 9 {
+                " The file is stale (a new compiler, dependency or build setting renames \
+                 functions); write it again for the full gain."
+            } else {
+                ""
+            }
+        ),
+        None => "The start-up order (`link/startup.order`) was not checked: there is no \
+                 link map of this build (a binary from `ELITEA_BENCH_BIN`, or a target other \
+                 than x86_64 Linux)."
+            .into(),
+    });
     if typos.is_none() {
         section
             .notes
