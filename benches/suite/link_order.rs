@@ -23,7 +23,6 @@ pub fn order_file() -> PathBuf {
 
 /// The functions of the binary's `.text`, by start address, from the linker's map: each input
 /// section `.text.<symbol>` (function sections), its address and size.
-#[derive(Default)]
 pub struct TextMap {
     sections: BTreeMap<u64, (u64, String)>,
 }
